@@ -1,0 +1,123 @@
+//! The problem+json body and the stable error codes apps switch on.
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+/// Stable, snake_case error codes. Apps switch on these; the `detail` text is for people
+/// and may change. A code, once published, is never renamed or reused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    // --- request shape (4xx produced before any handler logic) ---
+    /// A body field failed validation; `errors` lists each field.
+    ValidationFailed,
+    /// The body is not well-formed JSON.
+    MalformedJson,
+    /// The JSON is well-formed but a field has the wrong type, is missing or is unknown.
+    InvalidBody,
+    /// A path parameter could not be parsed (e.g. not a UUID).
+    InvalidPath,
+    /// A query string parameter could not be parsed.
+    InvalidQuery,
+    /// A header has an invalid value.
+    InvalidHeader,
+    /// The body is larger than the limit for this endpoint.
+    PayloadTooLarge,
+    /// The body's content type is not accepted (JSON endpoints take `application/json`).
+    UnsupportedMediaType,
+    /// No route has this path.
+    NotFound,
+    /// The route exists but not with this method; `Allow` lists the methods it has.
+    MethodNotAllowed,
+    /// Too many requests; retry after the `Retry-After` header.
+    RateLimited,
+    /// A pagination cursor is malformed or belongs to another listing.
+    InvalidCursor,
+    // --- idempotency ---
+    /// The Idempotency-Key was used before with a different request body.
+    IdempotencyKeyReused,
+    /// A request with this Idempotency-Key is still being processed.
+    IdempotencyKeyInProgress,
+    /// The Idempotency-Key header is empty, too long or has characters outside printable ASCII.
+    InvalidIdempotencyKey,
+    // --- server side ---
+    /// Something failed on the server; the request id identifies it in the logs.
+    Internal,
+    /// The service is not ready (starting, draining or a dependency is down).
+    ServiceUnavailable,
+    /// Any other client error without a more specific code.
+    BadRequest,
+}
+
+impl ErrorCode {
+    /// The code as it appears on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::ValidationFailed => "validation_failed",
+            Self::MalformedJson => "malformed_json",
+            Self::InvalidBody => "invalid_body",
+            Self::InvalidPath => "invalid_path",
+            Self::InvalidQuery => "invalid_query",
+            Self::InvalidHeader => "invalid_header",
+            Self::PayloadTooLarge => "payload_too_large",
+            Self::UnsupportedMediaType => "unsupported_media_type",
+            Self::NotFound => "not_found",
+            Self::MethodNotAllowed => "method_not_allowed",
+            Self::RateLimited => "rate_limited",
+            Self::InvalidCursor => "invalid_cursor",
+            Self::IdempotencyKeyReused => "idempotency_key_reused",
+            Self::IdempotencyKeyInProgress => "idempotency_key_in_progress",
+            Self::InvalidIdempotencyKey => "invalid_idempotency_key",
+            Self::Internal => "internal",
+            Self::ServiceUnavailable => "service_unavailable",
+            Self::BadRequest => "bad_request",
+        }
+    }
+}
+
+impl std::fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One failed field of a request body.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct FieldError {
+    /// Path of the field in the body, e.g. `agenda[2].title`.
+    pub field: String,
+    /// Stable code of the rule that failed, e.g. `length`, `required`, `unknown_field`.
+    pub code: String,
+    /// Chinese explanation for people.
+    pub message: String,
+}
+
+/// RFC 9457 problem details, as every error response of the API carries it
+/// (`Content-Type: application/problem+json`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Problem {
+    /// A URI naming the problem type: `https://hongying.invalid/problems/<code>`.
+    #[serde(rename = "type")]
+    pub type_: String,
+    /// Short English summary of the type (the HTTP reason phrase).
+    pub title: String,
+    /// The HTTP status code.
+    pub status: u16,
+    /// Chinese explanation of this occurrence, for people.
+    pub detail: String,
+    /// The stable code, for apps.
+    pub code: String,
+    /// Field errors, present for `validation_failed` and body-shape errors.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<FieldError>,
+    /// For 409 on a state machine: the transitions allowed from the current state.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allowed: Option<Vec<String>>,
+    /// The request id, to quote when reporting a problem.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
+}
+
+/// The base of every problem `type` URI. `.invalid` is reserved, so it can never resolve
+/// to somebody else's page.
+pub const PROBLEM_TYPE_BASE: &str = "https://hongying.invalid/problems/";

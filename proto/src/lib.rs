@@ -1,0 +1,13 @@
+//! Wire types of Hongying: every body that crosses HTTP or the signaling socket.
+//!
+//! This crate is declarative on purpose: serde for the encoding, utoipa for the OpenAPI
+//! schema and validator for the field rules. The field rules live beside the fields so
+//! that the published schema, the server and any Rust client read the same contract.
+//! Nothing here does I/O.
+
+pub mod error;
+pub mod ops;
+pub mod page;
+
+pub use error::{ErrorCode, FieldError, Problem};
+pub use page::{Page, PageQuery};

@@ -1,0 +1,422 @@
+//! Configuration: built-in defaults, then an optional `hongying.toml`, then `HONGYING_…`
+//! environment variables (nested keys joined by `__`, e.g. `HONGYING_DATABASE__URL`).
+//!
+//! The value is built once at start-up and passed by value; there are no globals. Secrets
+//! are wrapped in [`Secret`], whose `Debug` and `Serialize` never show the value, so the
+//! config can be logged and printed (`hongying config`) safely.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+
+/// A value that must never be shown: `Debug`, `Display` and `Serialize` print `***`.
+#[derive(Clone, Default, Deserialize, PartialEq, Eq)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+    /// The secret itself. Call sites of this are the only places a secret is handled.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("\"***\"")
+    }
+}
+
+impl Serialize for Secret {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str("***")
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub http: HttpConfig,
+    pub metrics: MetricsConfig,
+    pub database: DatabaseConfig,
+    pub redis: RedisConfig,
+    pub log: LogConfig,
+    pub shutdown: ShutdownConfig,
+    pub idempotency: IdempotencyConfig,
+    /// Where generated development keys and uploaded files live.
+    pub data_dir: PathBuf,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            http: HttpConfig::default(),
+            metrics: MetricsConfig::default(),
+            database: DatabaseConfig::default(),
+            redis: RedisConfig::default(),
+            log: LogConfig::default(),
+            shutdown: ShutdownConfig::default(),
+            idempotency: IdempotencyConfig::default(),
+            data_dir: PathBuf::from("./data"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpConfig {
+    pub bind: SocketAddr,
+    /// Largest JSON body accepted, in bytes. SDP and agenda bodies are a few KB; this
+    /// leaves room without letting a client make the server buffer megabytes.
+    pub json_limit: usize,
+    /// Largest upload (attachments, roster files), in bytes.
+    pub upload_limit: usize,
+    /// Worker threads; 0 means one per core.
+    pub workers: usize,
+}
+
+impl HttpConfig {
+    /// The most any request body may be, whatever the endpoint.
+    pub fn body_limit(&self) -> usize {
+        self.json_limit.max(self.upload_limit)
+    }
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        Self {
+            bind: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            json_limit: 256 * 1024,
+            upload_limit: 10 * 1024 * 1024,
+            workers: 0,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsConfig {
+    pub enabled: bool,
+    /// Prometheus scrape endpoint, kept off the public port.
+    pub bind: SocketAddr,
+}
+
+impl Default for MetricsConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            bind: SocketAddr::from(([127, 0, 0, 1], 9090)),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct DatabaseConfig {
+    /// `postgres://…`, `postgresql://…`, `sqlite://path` or a plain file path (SQLite).
+    pub url: Secret,
+    pub pool_size: u32,
+    /// How long a request waits for a pooled connection before failing, in ms.
+    pub acquire_timeout_ms: u64,
+    /// SQLite: how long a writer waits on a locked database, in ms.
+    pub sqlite_busy_timeout_ms: u64,
+    /// Run pending migrations when `serve` starts.
+    pub migrate_on_start: bool,
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        Self {
+            url: Secret::new("./data/hongying.db"),
+            pool_size: 10,
+            acquire_timeout_ms: 5_000,
+            sqlite_busy_timeout_ms: 5_000,
+            migrate_on_start: true,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct RedisConfig {
+    /// Unset on a single node. Required when several nodes serve one deployment.
+    pub url: Option<Secret>,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    pub format: LogFormat,
+    /// An `EnvFilter` directive, e.g. `info,hongying_server=debug`. `RUST_LOG` wins when set.
+    pub filter: String,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self {
+            format: LogFormat::Text,
+            filter: "info".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ShutdownConfig {
+    /// After SIGTERM, how long `/readyz` answers 503 before the listener closes, so a
+    /// load balancer stops sending new requests first.
+    pub drain_delay_ms: u64,
+    /// How long in-flight requests may take to finish after the listener closes.
+    pub deadline_ms: u64,
+}
+
+impl Default for ShutdownConfig {
+    fn default() -> Self {
+        Self {
+            drain_delay_ms: 0,
+            deadline_ms: 30_000,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct IdempotencyConfig {
+    /// How long a key is remembered, in seconds. A phone that retries a day later is
+    /// still deduplicated.
+    pub ttl_secs: u64,
+    /// A key whose request has not finished after this long may be taken over by a
+    /// retry (the first attempt is presumed dead with its node).
+    pub lock_secs: u64,
+}
+
+impl Default for IdempotencyConfig {
+    fn default() -> Self {
+        Self {
+            ttl_secs: 24 * 3600,
+            lock_secs: 60,
+        }
+    }
+}
+
+/// A configuration error that names the offending key.
+#[derive(Debug, thiserror::Error)]
+#[error("配置无效 (invalid configuration): {0}")]
+pub struct ConfigError(String);
+
+impl Config {
+    /// Loads defaults → `file` (or `./hongying.toml` when it exists) → environment.
+    pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
+        Self::load_from(file, Env::prefixed("HONGYING_").split("__"))
+    }
+
+    fn load_from(file: Option<&Path>, env: Env) -> Result<Self, ConfigError> {
+        let mut fig = Figment::from(Serialized::defaults(Config::default()));
+        match file {
+            Some(path) => {
+                if !path.exists() {
+                    return Err(ConfigError(format!(
+                        "config file {} does not exist",
+                        path.display()
+                    )));
+                }
+                fig = fig.merge(Toml::file_exact(path));
+            }
+            // The default file is optional: absent means defaults and environment only.
+            None if Path::new("hongying.toml").exists() => {
+                fig = fig.merge(Toml::file_exact("hongying.toml"));
+            }
+            None => {}
+        }
+        // The default-serialized secrets read "***"; the real defaults are restored
+        // below when neither the file nor the environment set them.
+        let config: Config = fig
+            .merge(env)
+            .extract()
+            .map_err(|e| ConfigError(describe_figment_error(e)))?;
+        config.restore_default_secrets().validate()
+    }
+
+    fn restore_default_secrets(mut self) -> Self {
+        if self.database.url.expose() == "***" {
+            self.database.url = DatabaseConfig::default().url;
+        }
+        self
+    }
+
+    fn validate(self) -> Result<Self, ConfigError> {
+        if self.database.pool_size == 0 {
+            return Err(ConfigError("database.pool_size must be at least 1".into()));
+        }
+        if self.database.url.expose().trim().is_empty() {
+            return Err(ConfigError("database.url must not be empty".into()));
+        }
+        if self.http.json_limit < 1024 {
+            return Err(ConfigError("http.json_limit must be at least 1024".into()));
+        }
+        if self.idempotency.ttl_secs == 0 {
+            return Err(ConfigError("idempotency.ttl_secs must be positive".into()));
+        }
+        if let Some(url) = &self.redis.url
+            && !(url.expose().starts_with("redis://") || url.expose().starts_with("rediss://"))
+        {
+            return Err(ConfigError(
+                "redis.url must start with redis:// or rediss://".into(),
+            ));
+        }
+        Ok(self)
+    }
+
+    /// The effective configuration as TOML, secrets redacted.
+    pub fn to_redacted_toml(&self) -> String {
+        toml_string(self)
+    }
+}
+
+fn describe_figment_error(e: figment::Error) -> String {
+    e.into_iter()
+        .map(|err| {
+            let key = if err.path.is_empty() {
+                String::from("(top level)")
+            } else {
+                err.path.join(".")
+            };
+            let source = err
+                .metadata
+                .as_ref()
+                .map(|m| format!(" (from {})", m.name))
+                .unwrap_or_default();
+            format!("key `{key}`{source}: {}", err.kind)
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+fn toml_string(config: &Config) -> String {
+    // figment has no TOML writer; serialize through serde_json into a small TOML printer
+    // to avoid another dependency for one debugging command.
+    let value = serde_json::to_value(config).unwrap_or(serde_json::Value::Null);
+    let mut out = String::new();
+    write_table(&mut out, "", &value);
+    out
+}
+
+fn write_table(out: &mut String, prefix: &str, value: &serde_json::Value) {
+    let serde_json::Value::Object(map) = value else {
+        return;
+    };
+    for (k, v) in map {
+        if !v.is_object() {
+            out.push_str(&format!("{k} = {}\n", scalar(v)));
+        }
+    }
+    for (k, v) in map {
+        if v.is_object() {
+            let name = if prefix.is_empty() {
+                k.clone()
+            } else {
+                format!("{prefix}.{k}")
+            };
+            out.push_str(&format!("\n[{name}]\n"));
+            write_table(out, &name, v);
+        }
+    }
+}
+
+fn scalar(v: &serde_json::Value) -> String {
+    match v {
+        serde_json::Value::Null => "\"\" # unset".into(),
+        other => other.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::result_large_err)]
+    use super::*;
+
+    // figment's Jail gives each test its own working directory and environment, so the
+    // tests neither race on process-global state nor need `unsafe` set_var.
+    fn jail(f: impl FnOnce(&mut figment::Jail) -> figment::error::Result<()>) {
+        figment::Jail::expect_with(f);
+    }
+
+    #[test]
+    fn defaults_are_the_documented_ones() {
+        jail(|_| {
+            let c = Config::load(None).unwrap();
+            assert_eq!(c.http.bind.to_string(), "127.0.0.1:8080");
+            assert_eq!(c.metrics.bind.to_string(), "127.0.0.1:9090");
+            assert_eq!(c.database.url.expose(), "./data/hongying.db");
+            assert!(c.redis.url.is_none());
+            assert!(Config::load(Some(Path::new("missing.toml"))).is_err());
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn file_then_environment_override_defaults() {
+        jail(|j| {
+            j.create_file(
+                "hongying.toml",
+                "[http]\nbind = \"127.0.0.1:1234\"\n[database]\npool_size = 3\n",
+            )?;
+            j.set_env("HONGYING_DATABASE__POOL_SIZE", "7");
+            j.set_env("HONGYING_DATABASE__URL", "postgres://localhost/x");
+            let c = Config::load(None).unwrap();
+            assert_eq!(c.http.bind.port(), 1234);
+            assert_eq!(c.database.pool_size, 7);
+            assert_eq!(c.database.url.expose(), "postgres://localhost/x");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn a_bad_value_names_its_key() {
+        for (file, key) in [
+            ("[http]\nbind = \"not-an-address\"\n", "http.bind"),
+            ("[database]\npool_size = 0\n", "database.pool_size"),
+            ("[http]\nbnd = \"x\"\n", "bnd"),
+            ("[log]\nformat = \"xml\"\n", "log.format"),
+            ("[redis]\nurl = \"http://x\"\n", "redis.url"),
+        ] {
+            jail(|j| {
+                j.create_file("h.toml", file)?;
+                let err = Config::load(Some(Path::new("h.toml"))).unwrap_err();
+                assert!(err.to_string().contains(key), "{file}: {err}");
+                Ok(())
+            });
+        }
+        jail(|j| {
+            j.set_env("HONGYING_METRICS__BIND", "nope");
+            let err = Config::load(None).unwrap_err();
+            assert!(err.to_string().contains("metrics.bind"), "{err}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn secrets_never_print() {
+        let mut c = Config::default();
+        c.database.url = Secret::new("postgres://u:hunter2@db/x");
+        c.redis.url = Some(Secret::new("redis://:pw@r"));
+        for shown in [format!("{c:?}"), c.to_redacted_toml()] {
+            assert!(!shown.contains("hunter2"), "{shown}");
+            assert!(!shown.contains(":pw@"), "{shown}");
+        }
+    }
+}

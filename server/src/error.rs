@@ -1,0 +1,205 @@
+//! One error type for the whole API, rendered as `application/problem+json`.
+//!
+//! Each variant maps to one stable [`ErrorCode`]; the `detail` is Chinese for people.
+//! Server faults (5xx) never show their cause to the client: the cause chain is logged
+//! inside the request's span, which carries the request id the client sees.
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{HttpResponse, ResponseError};
+use hongying_proto::error::PROBLEM_TYPE_BASE;
+use hongying_proto::{ErrorCode, FieldError, Problem};
+
+pub const PROBLEM_JSON: &str = "application/problem+json";
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error("validation failed")]
+    Validation(Vec<FieldError>),
+    #[error("malformed JSON: {0}")]
+    MalformedJson(String),
+    #[error("invalid body")]
+    InvalidBody(Vec<FieldError>),
+    #[error("invalid path: {0}")]
+    InvalidPath(String),
+    #[error("invalid query: {0}")]
+    InvalidQuery(String),
+    #[error("invalid header {0}")]
+    InvalidHeader(&'static str),
+    #[error("payload too large (limit {limit} bytes)")]
+    PayloadTooLarge { limit: usize },
+    #[error("unsupported media type")]
+    UnsupportedMediaType,
+    #[error("not found")]
+    NotFound,
+    #[error("method not allowed")]
+    MethodNotAllowed { allow: Vec<String> },
+    #[error("rate limited")]
+    RateLimited { retry_after_secs: u64 },
+    #[error("invalid cursor")]
+    InvalidCursor,
+    #[error("idempotency key reused with another body")]
+    IdempotencyKeyReused,
+    #[error("idempotency key in progress")]
+    IdempotencyKeyInProgress,
+    #[error("invalid idempotency key")]
+    InvalidIdempotencyKey,
+    #[error("service unavailable: {0}")]
+    Unavailable(String),
+    #[error("bad request: {0}")]
+    BadRequest(String),
+    /// A fault on our side. The message and source are logged, never sent.
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+impl AppError {
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            Self::Validation(_) => ErrorCode::ValidationFailed,
+            Self::MalformedJson(_) => ErrorCode::MalformedJson,
+            Self::InvalidBody(_) => ErrorCode::InvalidBody,
+            Self::InvalidPath(_) => ErrorCode::InvalidPath,
+            Self::InvalidQuery(_) => ErrorCode::InvalidQuery,
+            Self::InvalidHeader(_) => ErrorCode::InvalidHeader,
+            Self::PayloadTooLarge { .. } => ErrorCode::PayloadTooLarge,
+            Self::UnsupportedMediaType => ErrorCode::UnsupportedMediaType,
+            Self::NotFound => ErrorCode::NotFound,
+            Self::MethodNotAllowed { .. } => ErrorCode::MethodNotAllowed,
+            Self::RateLimited { .. } => ErrorCode::RateLimited,
+            Self::InvalidCursor => ErrorCode::InvalidCursor,
+            Self::IdempotencyKeyReused => ErrorCode::IdempotencyKeyReused,
+            Self::IdempotencyKeyInProgress => ErrorCode::IdempotencyKeyInProgress,
+            Self::InvalidIdempotencyKey => ErrorCode::InvalidIdempotencyKey,
+            Self::Unavailable(_) => ErrorCode::ServiceUnavailable,
+            Self::BadRequest(_) => ErrorCode::BadRequest,
+            Self::Internal(_) => ErrorCode::Internal,
+        }
+    }
+
+    fn detail(&self) -> String {
+        match self {
+            Self::Validation(_) => "请求内容未通过校验，请按字段提示修改。".into(),
+            Self::MalformedJson(_) => "请求体不是有效的 JSON。".into(),
+            Self::InvalidBody(_) => "请求体字段缺失、类型错误或包含未知字段。".into(),
+            Self::InvalidPath(p) => format!("路径参数无效：{p}"),
+            Self::InvalidQuery(q) => format!("查询参数无效：{q}"),
+            Self::InvalidHeader(h) => format!("请求头 {h} 的值无效。"),
+            Self::PayloadTooLarge { limit } => format!("请求体过大，上限为 {limit} 字节。"),
+            Self::UnsupportedMediaType => "不支持的内容类型，请使用 application/json。".into(),
+            Self::NotFound => "请求的资源不存在。".into(),
+            Self::MethodNotAllowed { allow } => {
+                format!("该地址不支持此请求方法，可用方法：{}。", allow.join(", "))
+            }
+            Self::RateLimited { retry_after_secs } => {
+                format!("请求过于频繁，请在 {retry_after_secs} 秒后重试。")
+            }
+            Self::InvalidCursor => "分页游标无效，请从第一页重新获取。".into(),
+            Self::IdempotencyKeyReused => {
+                "该幂等键（Idempotency-Key）已用于另一个不同的请求，请为新请求生成新的键。".into()
+            }
+            Self::IdempotencyKeyInProgress => "相同幂等键的请求仍在处理中，请稍后重试。".into(),
+            Self::InvalidIdempotencyKey => {
+                "幂等键（Idempotency-Key）须为 1 到 255 个可打印 ASCII 字符。".into()
+            }
+            Self::Unavailable(_) => "服务暂时不可用，请稍后重试。".into(),
+            Self::BadRequest(d) => d.clone(),
+            Self::Internal(_) => {
+                "服务器内部错误，请稍后重试；如持续出现请联系管理员并提供请求编号。".into()
+            }
+        }
+    }
+
+    fn field_errors(&self) -> Vec<FieldError> {
+        match self {
+            Self::Validation(e) | Self::InvalidBody(e) => e.clone(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// The problem body, without the request id (added by the middleware that knows it).
+    pub fn problem(&self) -> Problem {
+        let status = self.status_code();
+        Problem {
+            type_: format!("{PROBLEM_TYPE_BASE}{}", self.code()),
+            title: status.canonical_reason().unwrap_or("Error").to_string(),
+            status: status.as_u16(),
+            detail: self.detail(),
+            code: self.code().as_str().to_string(),
+            errors: self.field_errors(),
+            allowed: None,
+            request_id: None,
+        }
+    }
+}
+
+impl ResponseError for AppError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::MalformedJson(_)
+            | Self::InvalidBody(_)
+            | Self::InvalidPath(_)
+            | Self::InvalidQuery(_)
+            | Self::InvalidHeader(_)
+            | Self::InvalidCursor
+            | Self::InvalidIdempotencyKey
+            | Self::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::NotFound => StatusCode::NOT_FOUND,
+            Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
+            Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::IdempotencyKeyInProgress => StatusCode::CONFLICT,
+            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        if let Self::Internal(cause) = self {
+            // Logged here, inside the request span, so the line carries the request id.
+            tracing::error!(error = format!("{cause:#}"), "internal error");
+        }
+        let mut resp = problem_response(&self.problem());
+        match self {
+            Self::MethodNotAllowed { allow } => {
+                if let Ok(v) = HeaderValue::from_str(&allow.join(", ")) {
+                    resp.headers_mut().insert(header::ALLOW, v);
+                }
+            }
+            Self::RateLimited { retry_after_secs } => {
+                resp.headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_secs));
+            }
+            _ => {}
+        }
+        resp
+    }
+}
+
+/// Renders any problem body with the right status and content type.
+pub fn problem_response(problem: &Problem) -> HttpResponse {
+    let status = StatusCode::from_u16(problem.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    HttpResponse::build(status)
+        .insert_header((header::CONTENT_TYPE, PROBLEM_JSON))
+        .body(serde_json::to_vec(problem).unwrap_or_default())
+}
+
+impl From<diesel::result::Error> for AppError {
+    fn from(e: diesel::result::Error) -> Self {
+        match e {
+            diesel::result::Error::NotFound => Self::NotFound,
+            other => Self::Internal(anyhow::Error::new(other).context("database query")),
+        }
+    }
+}
+
+impl From<r2d2::Error> for AppError {
+    fn from(e: r2d2::Error) -> Self {
+        Self::Unavailable(format!("database pool: {e}"))
+    }
+}
+
+pub type AppResult<T> = Result<T, AppError>;

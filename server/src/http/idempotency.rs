@@ -1,0 +1,221 @@
+//! `Idempotency-Key` on POST, PUT and PATCH: the same key with the same request replays
+//! the first response without doing the work again; the same key with a different
+//! request is refused (422 `idempotency_key_reused`); a key still in flight answers 409
+//! `idempotency_key_in_progress`.
+//!
+//! Keys are scoped to the caller (the account when authenticated), so two users cannot
+//! collide or read each other's responses. The request fingerprint is a hash of the
+//! method, the path with query and the body. Responses are kept unless they are 5xx or
+//! 429: those failed before the work was done, so a retry must do it.
+
+use actix_web::body::{BoxBody, MessageBody};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::header::{HeaderName, HeaderValue};
+use actix_web::http::{Method, StatusCode};
+use actix_web::middleware::Next;
+use actix_web::{Error, HttpMessage, HttpResponse, ResponseError, web};
+use futures_util::StreamExt;
+use sha2::{Digest, Sha256};
+
+use crate::error::AppError;
+use crate::state::AppState;
+use crate::store::idempotency::{self as store, Begin, Claim, StoredResponse};
+
+pub const HEADER: HeaderName = HeaderName::from_static("idempotency-key");
+pub const REPLAYED: HeaderName = HeaderName::from_static("idempotent-replayed");
+
+pub async fn idempotency(
+    mut req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, Error> {
+    let applies = matches!(*req.method(), Method::POST | Method::PUT | Method::PATCH);
+    let key = req.headers().get(&HEADER).cloned();
+    let (Some(key), true) = (key, applies) else {
+        return next.call(req).await.map(|r| r.map_into_boxed_body());
+    };
+    let Some(state) = req.app_data::<web::Data<AppState>>().cloned() else {
+        return next.call(req).await.map(|r| r.map_into_boxed_body());
+    };
+    let key = match valid_key(&key) {
+        Some(k) => k,
+        None => return Ok(reply(req, AppError::InvalidIdempotencyKey.error_response())),
+    };
+
+    // Read the body to fingerprint it, then hand it back to the handler unchanged.
+    let limit = state.config.http.body_limit();
+    let mut body = web::BytesMut::new();
+    let mut payload = req.take_payload();
+    while let Some(chunk) = payload.next().await {
+        let chunk = match chunk {
+            Ok(c) => c,
+            Err(e) => {
+                return Ok(reply(
+                    req,
+                    AppError::BadRequest(format!("读取请求体失败：{e}")).error_response(),
+                ));
+            }
+        };
+        if body.len() + chunk.len() > limit {
+            return Ok(reply(
+                req,
+                AppError::PayloadTooLarge { limit }.error_response(),
+            ));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    let body = body.freeze();
+    let fingerprint = fingerprint(req.method(), &req.uri().to_string(), &body);
+    req.set_payload(actix_http::Payload::from(body));
+
+    let principal = state.principal_of(req.request());
+    let now = state.clock.now();
+    let idem = &state.config.idempotency;
+    let outcome = {
+        let (principal, key, fingerprint) = (principal.clone(), key.clone(), fingerprint.clone());
+        let locked_until = now + chrono::Duration::seconds(idem.lock_secs as i64);
+        let expires_at = now + chrono::Duration::seconds(idem.ttl_secs as i64);
+        state
+            .db
+            .run(move |conn| {
+                store::begin(
+                    conn,
+                    &Claim {
+                        principal: &principal,
+                        key: &key,
+                        fingerprint: &fingerprint,
+                        now,
+                        locked_until,
+                        expires_at,
+                    },
+                )
+                .map_err(AppError::from)
+            })
+            .await
+    };
+    match outcome {
+        Err(e) => Ok(reply(req, e.error_response())),
+        Ok(Begin::Mismatch) => Ok(reply(req, AppError::IdempotencyKeyReused.error_response())),
+        Ok(Begin::InProgress) => Ok(reply(
+            req,
+            AppError::IdempotencyKeyInProgress.error_response(),
+        )),
+        Ok(Begin::Replay(stored)) => Ok(reply(req, replay(&stored))),
+        Ok(Begin::Started) => {
+            let res = next.call(req).await?;
+            let status = res.status();
+            let keep = status.as_u16() < 500 && status != StatusCode::TOO_MANY_REQUESTS;
+            let (http_req, res) = res.into_parts();
+            let (head, body) = res.into_parts();
+            let bytes = match actix_web::body::to_bytes(body).await {
+                Ok(b) => b,
+                Err(_) => {
+                    let _ = state
+                        .db
+                        .run(move |c| store::abandon(c, &principal, &key).map_err(AppError::from))
+                        .await;
+                    return Ok(ServiceResponse::new(
+                        http_req,
+                        AppError::Internal(anyhow::anyhow!("response body failed"))
+                            .error_response(),
+                    ));
+                }
+            };
+            let headers: Vec<(String, String)> = head
+                .headers()
+                .iter()
+                .filter(|(n, _)| keepable_header(n.as_str()))
+                .filter_map(|(n, v)| Some((n.to_string(), v.to_str().ok()?.to_string())))
+                .collect();
+            let result = if keep {
+                let stored = StoredResponse {
+                    status: status.as_u16(),
+                    headers: serde_json::to_string(&headers).unwrap_or_else(|_| "[]".into()),
+                    body: bytes.to_vec(),
+                };
+                state
+                    .db
+                    .run(move |c| {
+                        store::complete(c, &principal, &key, &stored).map_err(AppError::from)
+                    })
+                    .await
+            } else {
+                state
+                    .db
+                    .run(move |c| store::abandon(c, &principal, &key).map_err(AppError::from))
+                    .await
+            };
+            if let Err(e) = result {
+                // The work is done; failing to remember it only costs a future retry.
+                tracing::warn!(error = %e, "could not record idempotent response");
+            }
+            let mut out = HttpResponse::build(status);
+            for (n, v) in head.headers() {
+                out.insert_header((n.clone(), v.clone()));
+            }
+            Ok(ServiceResponse::new(http_req, out.body(bytes)))
+        }
+    }
+}
+
+fn reply(req: ServiceRequest, res: HttpResponse) -> ServiceResponse<BoxBody> {
+    let (http_req, _) = req.into_parts();
+    ServiceResponse::new(http_req, res)
+}
+
+fn valid_key(v: &HeaderValue) -> Option<String> {
+    let s = v.to_str().ok()?;
+    let ok = !s.is_empty() && s.len() <= 255 && s.bytes().all(|b| (0x21..=0x7e).contains(&b));
+    ok.then(|| s.to_string())
+}
+
+fn keepable_header(name: &str) -> bool {
+    !matches!(
+        name,
+        "content-length" | "date" | "transfer-encoding" | "connection" | "x-request-id"
+    )
+}
+
+fn fingerprint(method: &Method, uri: &str, body: &[u8]) -> String {
+    let mut h = Sha256::new();
+    h.update(method.as_str().as_bytes());
+    h.update([0]);
+    h.update(uri.as_bytes());
+    h.update([0]);
+    h.update(body);
+    hex::encode(h.finalize())
+}
+
+fn replay(stored: &StoredResponse) -> HttpResponse {
+    let status = StatusCode::from_u16(stored.status).unwrap_or(StatusCode::OK);
+    let mut out = HttpResponse::build(status);
+    let headers: Vec<(String, String)> = serde_json::from_str(&stored.headers).unwrap_or_default();
+    for (n, v) in headers {
+        out.insert_header((n, v));
+    }
+    out.insert_header((REPLAYED, "true"));
+    out.body(stored.body.clone())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+
+    #[test]
+    fn keys_are_printable_ascii_up_to_255() {
+        assert!(valid_key(&HeaderValue::from_static("abc-123_X")).is_some());
+        assert!(valid_key(&HeaderValue::from_static("")).is_none());
+        assert!(valid_key(&HeaderValue::from_static("a b")).is_none());
+        let long = "k".repeat(256);
+        assert!(valid_key(&HeaderValue::from_str(&long).unwrap()).is_none());
+    }
+
+    #[test]
+    fn fingerprint_depends_on_every_part() {
+        let a = fingerprint(&Method::POST, "/x", b"{}");
+        assert_eq!(a, fingerprint(&Method::POST, "/x", b"{}"));
+        assert_ne!(a, fingerprint(&Method::PUT, "/x", b"{}"));
+        assert_ne!(a, fingerprint(&Method::POST, "/y", b"{}"));
+        assert_ne!(a, fingerprint(&Method::POST, "/x", b"{ }"));
+    }
+}

@@ -1,0 +1,8 @@
+//! HTTP plumbing shared by every route: extractors that turn bad input into problem+json,
+//! and the middleware (request id, problem fallback, metrics, idempotency).
+
+pub mod extract;
+pub mod fallback;
+pub mod idempotency;
+pub mod metrics;
+pub mod request_id;

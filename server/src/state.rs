@@ -1,0 +1,69 @@
+//! What every handler shares.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+
+use actix_web::HttpRequest;
+use actix_web::http::header;
+use sha2::{Digest, Sha256};
+
+use crate::config::Config;
+use crate::db::Db;
+
+/// The service's clock. Production reads the system time; tests shift it forward to
+/// reach deadlines (escalations, expiries) without sleeping.
+#[derive(Debug, Clone, Default)]
+pub struct Clock {
+    offset_ms: Arc<AtomicI64>,
+}
+
+impl Clock {
+    pub fn now(&self) -> chrono::NaiveDateTime {
+        crate::db::now() + chrono::Duration::milliseconds(self.offset_ms.load(Ordering::Relaxed))
+    }
+
+    pub fn advance(&self, by: chrono::Duration) {
+        self.offset_ms
+            .fetch_add(by.num_milliseconds(), Ordering::Relaxed);
+    }
+}
+
+#[derive(Clone)]
+pub struct AppState {
+    pub config: Arc<Config>,
+    pub db: Db,
+    pub clock: Clock,
+    /// Set on SIGTERM: readiness answers 503 while in-flight requests finish.
+    pub draining: Arc<AtomicBool>,
+}
+
+impl AppState {
+    pub fn new(config: Config, db: Db) -> Self {
+        Self {
+            config: Arc::new(config),
+            db,
+            clock: Clock::default(),
+            draining: Arc::new(AtomicBool::new(false)),
+        }
+    }
+
+    pub fn is_draining(&self) -> bool {
+        self.draining.load(Ordering::SeqCst)
+    }
+
+    /// Who a request speaks for, to scope idempotency keys: a digest of its bearer
+    /// credential, or `anonymous`.
+    pub fn principal_of(&self, req: &HttpRequest) -> String {
+        match req
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+        {
+            Some(auth) => format!(
+                "cred:{}",
+                hex::encode(&Sha256::digest(auth.as_bytes())[..16])
+            ),
+            None => "anonymous".into(),
+        }
+    }
+}

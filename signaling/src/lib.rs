@@ -1,0 +1,3 @@
+//! Room engine of Hongying: participants, attendance, quorum and votes.
+
+pub mod quorum;
