@@ -40,6 +40,38 @@ pub enum ErrorCode {
     IdempotencyKeyInProgress,
     /// The Idempotency-Key header is empty, too long or has characters outside printable ASCII.
     InvalidIdempotencyKey,
+    // --- authentication and authorization ---
+    /// No credentials, or credentials that are malformed, forged, expired or revoked.
+    Unauthenticated,
+    /// The access token has expired; refresh it.
+    TokenExpired,
+    /// Phone or password is wrong (never says which).
+    InvalidCredentials,
+    /// The account is not activated yet, or is disabled.
+    AccountInactive,
+    /// The activation code is wrong, expired or already used.
+    InvalidActivationCode,
+    /// The refresh token is unknown, expired or revoked.
+    InvalidRefreshToken,
+    /// A refresh token was used twice: the whole session family is revoked.
+    RefreshTokenReused,
+    /// Authenticated, in scope, but the role does not allow this action.
+    Forbidden,
+    // --- domain ---
+    /// The request conflicts with the current state (e.g. a duplicate, or an illegal
+    /// transition: `allowed` lists what the state permits).
+    Conflict,
+    /// A state machine was asked for a transition its current state does not allow;
+    /// `allowed` lists the ones it does.
+    IllegalTransition,
+    /// The object changed since it was read (optimistic concurrency); read and retry.
+    VersionConflict,
+    /// The resource already exists (unique key taken).
+    AlreadyExists,
+    /// A national ID number fails the GB 11643 format or checksum.
+    InvalidIdNumber,
+    /// An import file has invalid rows; nothing was written.
+    ImportInvalid,
     // --- server side ---
     /// Something failed on the server; the request id identifies it in the logs.
     Internal,
@@ -68,6 +100,20 @@ impl ErrorCode {
             Self::IdempotencyKeyReused => "idempotency_key_reused",
             Self::IdempotencyKeyInProgress => "idempotency_key_in_progress",
             Self::InvalidIdempotencyKey => "invalid_idempotency_key",
+            Self::Unauthenticated => "unauthenticated",
+            Self::TokenExpired => "token_expired",
+            Self::InvalidCredentials => "invalid_credentials",
+            Self::AccountInactive => "account_inactive",
+            Self::InvalidActivationCode => "invalid_activation_code",
+            Self::InvalidRefreshToken => "invalid_refresh_token",
+            Self::RefreshTokenReused => "refresh_token_reused",
+            Self::Forbidden => "forbidden",
+            Self::Conflict => "conflict",
+            Self::IllegalTransition => "illegal_transition",
+            Self::VersionConflict => "version_conflict",
+            Self::AlreadyExists => "already_exists",
+            Self::InvalidIdNumber => "invalid_id_number",
+            Self::ImportInvalid => "import_invalid",
             Self::Internal => "internal",
             Self::ServiceUnavailable => "service_unavailable",
             Self::BadRequest => "bad_request",

@@ -110,7 +110,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     })
     .await
     .context("database start-up task")??;
-    let state = AppState::new(config.clone(), db);
+    let state = AppState::build(config.clone(), db)?;
     start_with_state(state).await
 }
 

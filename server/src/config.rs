@@ -49,6 +49,7 @@ pub struct Config {
     pub log: LogConfig,
     pub shutdown: ShutdownConfig,
     pub idempotency: IdempotencyConfig,
+    pub auth: AuthConfig,
     /// Where generated development keys and uploaded files live.
     pub data_dir: PathBuf,
 }
@@ -63,6 +64,7 @@ impl Default for Config {
             log: LogConfig::default(),
             shutdown: ShutdownConfig::default(),
             idempotency: IdempotencyConfig::default(),
+            auth: AuthConfig::default(),
             data_dir: PathBuf::from("./data"),
         }
     }
@@ -210,6 +212,69 @@ impl Default for IdempotencyConfig {
             ttl_secs: 24 * 3600,
             lock_secs: 60,
         }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthConfig {
+    /// Directory of Ed25519 signing keys (`*.pem`, PKCS#8). The newest file name is the
+    /// active key; every key in it verifies, so a rotation adds a file and removes the
+    /// old one once its tokens have expired. Default: `<data_dir>/keys/jwt`.
+    pub jwt_keys_dir: Option<PathBuf>,
+    /// Directory of the personal-data keys (AES-256-GCM key files `<kid>.key`, newest
+    /// active, and `blind-index.key`). Default: `<data_dir>/keys/pii`.
+    pub pii_keys_dir: Option<PathBuf>,
+    /// Generate missing keys at start (development). Production sets this to false so a
+    /// missing key mount fails loudly instead of minting a fresh key.
+    pub generate_keys: bool,
+    pub issuer: String,
+    pub audience: String,
+    /// Access token lifetime in seconds.
+    pub access_ttl_secs: u64,
+    /// Refresh token lifetime in seconds (each use rotates it).
+    pub refresh_ttl_secs: u64,
+    /// Activation code lifetime in seconds.
+    pub activation_ttl_secs: u64,
+    /// Meeting join token lifetime in seconds.
+    pub join_ttl_secs: u64,
+    /// Login/activation attempts allowed per account per minute.
+    pub login_per_account_per_minute: u32,
+    /// Login/activation attempts allowed per client address per minute.
+    pub login_per_address_per_minute: u32,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        Self {
+            jwt_keys_dir: None,
+            pii_keys_dir: None,
+            generate_keys: true,
+            issuer: "hongying".into(),
+            audience: "hongying-api".into(),
+            access_ttl_secs: 15 * 60,
+            refresh_ttl_secs: 30 * 24 * 3600,
+            activation_ttl_secs: 7 * 24 * 3600,
+            join_ttl_secs: 5 * 60,
+            login_per_account_per_minute: 5,
+            login_per_address_per_minute: 30,
+        }
+    }
+}
+
+impl Config {
+    pub fn jwt_keys_dir(&self) -> PathBuf {
+        self.auth
+            .jwt_keys_dir
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("keys").join("jwt"))
+    }
+
+    pub fn pii_keys_dir(&self) -> PathBuf {
+        self.auth
+            .pii_keys_dir
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("keys").join("pii"))
     }
 }
 

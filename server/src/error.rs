@@ -44,6 +44,42 @@ pub enum AppError {
     IdempotencyKeyInProgress,
     #[error("invalid idempotency key")]
     InvalidIdempotencyKey,
+    #[error("unauthenticated")]
+    Unauthenticated,
+    #[error("token expired")]
+    TokenExpired,
+    #[error("invalid credentials")]
+    InvalidCredentials,
+    #[error("account inactive")]
+    AccountInactive,
+    #[error("invalid activation code")]
+    InvalidActivationCode,
+    #[error("invalid refresh token")]
+    InvalidRefreshToken,
+    #[error("refresh token reused")]
+    RefreshTokenReused,
+    #[error("forbidden")]
+    Forbidden,
+    /// A conflict with a specific code and Chinese detail (duplicates, business rules).
+    #[error("conflict {code}: {detail}")]
+    Conflict { code: ErrorCode, detail: String },
+    /// A state machine refused a transition; `allowed` lists what the state permits.
+    #[error("illegal transition from {from}")]
+    IllegalTransition { from: String, allowed: Vec<String> },
+    #[error("version conflict")]
+    VersionConflict,
+    #[error("invalid id number")]
+    InvalidIdNumber(String),
+    /// An import with invalid rows; the report goes in the field errors.
+    #[error("import invalid")]
+    ImportInvalid(Vec<FieldError>),
+    /// A 4xx with a domain code of its own, for codes added by later modules.
+    #[error("{code}: {detail}")]
+    Domain {
+        status: u16,
+        code: ErrorCode,
+        detail: String,
+    },
     #[error("service unavailable: {0}")]
     Unavailable(String),
     #[error("bad request: {0}")]
@@ -73,6 +109,20 @@ impl AppError {
             Self::InvalidIdempotencyKey => ErrorCode::InvalidIdempotencyKey,
             Self::Unavailable(_) => ErrorCode::ServiceUnavailable,
             Self::BadRequest(_) => ErrorCode::BadRequest,
+            Self::Unauthenticated => ErrorCode::Unauthenticated,
+            Self::TokenExpired => ErrorCode::TokenExpired,
+            Self::InvalidCredentials => ErrorCode::InvalidCredentials,
+            Self::AccountInactive => ErrorCode::AccountInactive,
+            Self::InvalidActivationCode => ErrorCode::InvalidActivationCode,
+            Self::InvalidRefreshToken => ErrorCode::InvalidRefreshToken,
+            Self::RefreshTokenReused => ErrorCode::RefreshTokenReused,
+            Self::Forbidden => ErrorCode::Forbidden,
+            Self::Conflict { code, .. } => *code,
+            Self::IllegalTransition { .. } => ErrorCode::IllegalTransition,
+            Self::VersionConflict => ErrorCode::VersionConflict,
+            Self::InvalidIdNumber(_) => ErrorCode::InvalidIdNumber,
+            Self::ImportInvalid(_) => ErrorCode::ImportInvalid,
+            Self::Domain { code, .. } => *code,
             Self::Internal(_) => ErrorCode::Internal,
         }
     }
@@ -104,6 +154,34 @@ impl AppError {
             }
             Self::Unavailable(_) => "服务暂时不可用，请稍后重试。".into(),
             Self::BadRequest(d) => d.clone(),
+            Self::Unauthenticated => "未登录或登录凭证无效，请重新登录。".into(),
+            Self::TokenExpired => "登录凭证已过期，请刷新后重试。".into(),
+            Self::InvalidCredentials => "手机号或密码错误。".into(),
+            Self::AccountInactive => "账号尚未激活或已停用。".into(),
+            Self::InvalidActivationCode => "激活码错误、已过期或已使用。".into(),
+            Self::InvalidRefreshToken => "刷新凭证无效或已失效，请重新登录。".into(),
+            Self::RefreshTokenReused => {
+                "检测到刷新凭证被重复使用，为保护账号安全，该设备的登录已全部注销，请重新登录。"
+                    .into()
+            }
+            Self::Forbidden => "您没有执行此操作的权限。".into(),
+            Self::Conflict { detail, .. } => detail.clone(),
+            Self::IllegalTransition { from, allowed } => {
+                if allowed.is_empty() {
+                    format!("当前状态（{from}）下不允许此操作。")
+                } else {
+                    format!(
+                        "当前状态（{from}）下不允许此操作，允许的操作：{}。",
+                        allowed.join("、")
+                    )
+                }
+            }
+            Self::VersionConflict => "数据已被他人修改，请刷新后重试。".into(),
+            Self::InvalidIdNumber(d) => format!("身份证号码无效：{d}"),
+            Self::ImportInvalid(rows) => {
+                format!("导入文件有 {} 处错误，未写入任何数据。", rows.len())
+            }
+            Self::Domain { detail, .. } => detail.clone(),
             Self::Internal(_) => {
                 "服务器内部错误，请稍后重试；如持续出现请联系管理员并提供请求编号。".into()
             }
@@ -112,7 +190,7 @@ impl AppError {
 
     fn field_errors(&self) -> Vec<FieldError> {
         match self {
-            Self::Validation(e) | Self::InvalidBody(e) => e.clone(),
+            Self::Validation(e) | Self::InvalidBody(e) | Self::ImportInvalid(e) => e.clone(),
             _ => Vec::new(),
         }
     }
@@ -127,7 +205,10 @@ impl AppError {
             detail: self.detail(),
             code: self.code().as_str().to_string(),
             errors: self.field_errors(),
-            allowed: None,
+            allowed: match self {
+                Self::IllegalTransition { allowed, .. } => Some(allowed.clone()),
+                _ => None,
+            },
             request_id: None,
         }
     }
@@ -154,13 +235,31 @@ impl ResponseError for AppError {
             Self::IdempotencyKeyInProgress => StatusCode::CONFLICT,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::Unauthenticated
+            | Self::TokenExpired
+            | Self::InvalidCredentials
+            | Self::InvalidRefreshToken
+            | Self::RefreshTokenReused => StatusCode::UNAUTHORIZED,
+            Self::AccountInactive | Self::Forbidden => StatusCode::FORBIDDEN,
+            Self::InvalidActivationCode => StatusCode::BAD_REQUEST,
+            Self::Conflict { .. } | Self::IllegalTransition { .. } | Self::VersionConflict => {
+                StatusCode::CONFLICT
+            }
+            Self::InvalidIdNumber(_) | Self::ImportInvalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::Domain { status, .. } => {
+                StatusCode::from_u16(*status).unwrap_or(StatusCode::BAD_REQUEST)
+            }
         }
     }
 
     fn error_response(&self) -> HttpResponse {
-        if let Self::Internal(cause) = self {
-            // Logged here, inside the request span, so the line carries the request id.
-            tracing::error!(error = format!("{cause:#}"), "internal error");
+        // Logged here, inside the request span, so the line carries the request id.
+        match self {
+            Self::Internal(cause) => {
+                tracing::error!(error = format!("{cause:#}"), "internal error")
+            }
+            Self::Unavailable(cause) => tracing::warn!(error = %cause, "service unavailable"),
+            _ => {}
         }
         let mut resp = problem_response(&self.problem());
         match self {

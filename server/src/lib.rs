@@ -1,6 +1,7 @@
 //! The Hongying server: configuration, the REST API, stores and the binary's commands.
 
 pub mod app;
+pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod db;

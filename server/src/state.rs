@@ -7,6 +7,8 @@ use actix_web::HttpRequest;
 use actix_web::http::header;
 use sha2::{Digest, Sha256};
 
+use crate::auth::keys::KeySet;
+use crate::auth::tokens::TokenService;
 use crate::config::Config;
 use crate::db::Db;
 
@@ -33,18 +35,28 @@ pub struct AppState {
     pub config: Arc<Config>,
     pub db: Db,
     pub clock: Clock,
+    pub tokens: TokenService,
     /// Set on SIGTERM: readiness answers 503 while in-flight requests finish.
     pub draining: Arc<AtomicBool>,
 }
 
 impl AppState {
-    pub fn new(config: Config, db: Db) -> Self {
-        Self {
+    /// Loads (or, in development, generates) the keys and assembles the services.
+    pub fn build(config: Config, db: Db) -> anyhow::Result<Self> {
+        let keys = KeySet::load(&config.jwt_keys_dir(), config.auth.generate_keys)?;
+        let tokens = TokenService::new(
+            keys,
+            &config.auth.issuer,
+            &config.auth.audience,
+            config.auth.access_ttl_secs,
+        );
+        Ok(Self {
             config: Arc::new(config),
             db,
             clock: Clock::default(),
+            tokens,
             draining: Arc::new(AtomicBool::new(false)),
-        }
+        })
     }
 
     pub fn is_draining(&self) -> bool {

@@ -6,3 +6,4 @@
 //! every test runs against the real databases, so a trait would have one implementation.
 
 pub mod idempotency;
+pub mod principals;

@@ -1,0 +1,11 @@
+DROP TABLE audit_head;
+DROP TABLE audit_log;
+DROP TABLE role_grants;
+DROP TABLE refresh_tokens;
+DROP TABLE activation_codes;
+DROP TABLE accounts;
+DROP TABLE org_posts;
+DROP TABLE member_status_history;
+DROP TABLE members;
+DROP TABLE org_closure;
+DROP TABLE organizations;

@@ -1,0 +1,68 @@
+//! Loading the caller behind an access token.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use crate::auth::{Grant, Principal, Role};
+use crate::db::AnyConnection;
+use crate::db::schema::{accounts, members, refresh_tokens, role_grants};
+use crate::error::AppError;
+
+/// The principal for an account and session, or `None` when the account is not active
+/// or the session family has been revoked (logout, reuse detection).
+pub fn load(
+    conn: &mut AnyConnection,
+    account_id: &str,
+    session_id: &str,
+    now: NaiveDateTime,
+) -> Result<Option<Principal>, AppError> {
+    let account: Option<(String, Option<String>)> = accounts::table
+        .find(account_id)
+        .filter(accounts::status.eq("active"))
+        .select((accounts::id, accounts::member_id))
+        .first(conn)
+        .optional()?;
+    let Some((account_id, member_id)) = account else {
+        return Ok(None);
+    };
+    // A session is live while its family has a token that is neither revoked nor
+    // expired (the newest one; rotated ones stay unrevoked until reuse is detected).
+    let live: i64 = refresh_tokens::table
+        .filter(refresh_tokens::family_id.eq(session_id))
+        .filter(refresh_tokens::account_id.eq(&account_id))
+        .filter(refresh_tokens::revoked_at.is_null())
+        .filter(refresh_tokens::expires_at.gt(now))
+        .count()
+        .get_result(conn)?;
+    if live == 0 {
+        return Ok(None);
+    }
+    let member_org_id = match &member_id {
+        Some(m) => members::table
+            .find(m)
+            .select(members::org_id)
+            .first::<String>(conn)
+            .optional()?,
+        None => None,
+    };
+    let grants = role_grants::table
+        .filter(role_grants::account_id.eq(&account_id))
+        .filter(role_grants::revoked_at.is_null())
+        .select((role_grants::role, role_grants::org_id))
+        .load::<(String, Option<String>)>(conn)?
+        .into_iter()
+        .filter_map(|(role, org_id)| {
+            Some(Grant {
+                role: Role::parse(&role)?,
+                org_id,
+            })
+        })
+        .collect();
+    Ok(Some(Principal {
+        account_id,
+        session_id: session_id.to_string(),
+        member_id,
+        member_org_id,
+        grants,
+    }))
+}
