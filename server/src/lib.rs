@@ -2,8 +2,10 @@
 
 pub mod app;
 pub mod auth;
+pub mod authz;
 pub mod cli;
 pub mod config;
+pub mod crypto;
 pub mod db;
 pub mod error;
 pub mod http;

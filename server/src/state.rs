@@ -10,6 +10,7 @@ use sha2::{Digest, Sha256};
 use crate::auth::keys::KeySet;
 use crate::auth::tokens::TokenService;
 use crate::config::Config;
+use crate::crypto::pii::Pii;
 use crate::db::Db;
 
 /// The service's clock. Production reads the system time; tests shift it forward to
@@ -36,6 +37,7 @@ pub struct AppState {
     pub db: Db,
     pub clock: Clock,
     pub tokens: TokenService,
+    pub pii: Pii,
     /// Set on SIGTERM: readiness answers 503 while in-flight requests finish.
     pub draining: Arc<AtomicBool>,
 }
@@ -50,11 +52,13 @@ impl AppState {
             &config.auth.audience,
             config.auth.access_ttl_secs,
         );
+        let pii = Pii::load(&config.pii_keys_dir(), config.auth.generate_keys)?;
         Ok(Self {
             config: Arc::new(config),
             db,
             clock: Clock::default(),
             tokens,
+            pii,
             draining: Arc::new(AtomicBool::new(false)),
         })
     }

@@ -5,5 +5,6 @@
 //! There are no store traits: diesel over `AnyConnection` already hides the backend, and
 //! every test runs against the real databases, so a trait would have one implementation.
 
+pub mod audit;
 pub mod idempotency;
 pub mod principals;
