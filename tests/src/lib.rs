@@ -5,6 +5,8 @@
 //! what another left behind.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+pub mod fixtures;
+
 use std::net::SocketAddr;
 
 use diesel::{Connection, RunQueryDsl};

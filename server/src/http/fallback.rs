@@ -91,11 +91,17 @@ pub async fn problem_fallback(
     if status.as_u16() < 400 {
         return Ok(res.map_into_boxed_body());
     }
-    let is_problem = res
+    let content_type = res
         .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with(PROBLEM_JSON));
+        .unwrap_or_default()
+        .to_string();
+    let is_problem = content_type.starts_with(PROBLEM_JSON);
+    // A deliberate JSON error body (readiness answers 503 with its checks) is kept.
+    if !is_problem && content_type.starts_with("application/json") {
+        return Ok(res.map_into_boxed_body());
+    }
     let (req, res) = res.into_parts();
     let (head, body) = res.into_parts();
     let bytes = actix_web::body::to_bytes(body).await.unwrap_or_default();
