@@ -302,3 +302,51 @@ impl From<r2d2::Error> for AppError {
 }
 
 pub type AppResult<T> = Result<T, AppError>;
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+
+    #[actix_web::test]
+    async fn a_server_fault_shows_no_internals() {
+        let err = AppError::Internal(
+            anyhow::anyhow!("password=hunter2 at db.internal:5432").context("loading member"),
+        );
+        let resp = err.error_response();
+        assert_eq!(resp.status(), 500);
+        let body = actix_web::body::to_bytes(resp.into_body()).await.unwrap();
+        let text = String::from_utf8(body.to_vec()).unwrap();
+        assert!(!text.contains("hunter2") && !text.contains("db.internal"), "{text}");
+        let problem: Problem = serde_json::from_str(&text).unwrap();
+        assert_eq!(problem.code, "internal");
+    }
+
+    #[test]
+    fn every_variant_has_a_chinese_detail_and_a_snake_case_code() {
+        let all = [
+            AppError::NotFound,
+            AppError::Forbidden,
+            AppError::VersionConflict,
+            AppError::IllegalTransition {
+                from: "draft".into(),
+                allowed: vec!["schedule".into()],
+            },
+            AppError::RateLimited {
+                retry_after_secs: 3,
+            },
+            AppError::IdempotencyKeyReused,
+        ];
+        for e in all {
+            let p = e.problem();
+            assert!(p.detail.chars().any(|c| ('\u{4e00}'..='\u{9fff}').contains(&c)));
+            assert!(p.code.chars().all(|c| c.is_ascii_lowercase() || c == '_'));
+        }
+        let p = AppError::IllegalTransition {
+            from: "draft".into(),
+            allowed: vec!["schedule".into()],
+        }
+        .problem();
+        assert_eq!(p.allowed, Some(vec!["schedule".to_string()]));
+    }
+}

@@ -210,6 +210,91 @@ mod tests {
         assert!(valid_key(&HeaderValue::from_str(&long).unwrap()).is_none());
     }
 
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use actix_web::test as atest;
+    use actix_web::{App, HttpResponse, middleware::from_fn, web};
+
+    use crate::config::{Config, Secret};
+    use crate::db::Db;
+    use crate::state::AppState;
+
+    fn state(dir: &std::path::Path) -> AppState {
+        let mut config = Config::default();
+        config.database.url = Secret::new(dir.join("t.db").to_string_lossy().to_string());
+        config.data_dir = dir.to_path_buf();
+        let db = Db::connect(&config.database).unwrap();
+        crate::db::migrate(&mut db.get().unwrap()).unwrap();
+        AppState::build(config, db).unwrap()
+    }
+
+    /// The middleware around a handler that counts its effects and fails on demand.
+    #[actix_web::test]
+    async fn a_retry_replays_without_a_second_effect() {
+        let dir = tempfile::tempdir().unwrap();
+        let effects = Arc::new(AtomicUsize::new(0));
+        let counter = effects.clone();
+        let app = atest::init_service(
+            App::new()
+                .app_data(web::Data::new(state(dir.path())))
+                .wrap(from_fn(idempotency))
+                .route(
+                    "/things",
+                    web::post().to(move |body: web::Bytes| {
+                        let counter = counter.clone();
+                        async move {
+                            if body.as_ref() == b"fail" {
+                                return HttpResponse::ServiceUnavailable().finish();
+                            }
+                            let n = counter.fetch_add(1, Ordering::SeqCst) + 1;
+                            HttpResponse::Created()
+                                .insert_header(("location", format!("/things/{n}")))
+                                .body(format!("thing {n}"))
+                        }
+                    }),
+                ),
+        )
+        .await;
+        let post = |key: &str, body: &'static str| {
+            atest::TestRequest::post()
+                .uri("/things")
+                .insert_header(("idempotency-key", key.to_string()))
+                .set_payload(body)
+                .to_request()
+        };
+
+        let first = atest::call_service(&app, post("k1", "a")).await;
+        assert_eq!(first.status(), 201);
+        assert!(first.headers().get(&REPLAYED).is_none());
+        let first_body = atest::read_body(first).await;
+
+        let again = atest::call_service(&app, post("k1", "a")).await;
+        assert_eq!(again.status(), 201);
+        assert_eq!(again.headers().get(&REPLAYED).unwrap(), "true");
+        assert_eq!(again.headers().get("location").unwrap(), "/things/1");
+        assert_eq!(atest::read_body(again).await, first_body);
+        assert_eq!(effects.load(Ordering::SeqCst), 1, "the retry did the work again");
+
+        let other = atest::call_service(&app, post("k1", "b")).await;
+        assert_eq!(other.status(), 422);
+        assert_eq!(effects.load(Ordering::SeqCst), 1);
+
+        // A failure is not remembered: the retry does the work.
+        let failed = atest::call_service(&app, post("k2", "fail")).await;
+        assert_eq!(failed.status(), 503);
+        let failed = atest::call_service(&app, post("k2", "fail")).await;
+        assert_eq!(failed.status(), 503, "a 5xx must not be replayed as if final");
+
+        // Without a key, nothing is deduplicated.
+        let plain = atest::TestRequest::post().uri("/things").set_payload("a").to_request();
+        assert_eq!(atest::call_service(&app, plain).await.status(), 201);
+        assert_eq!(effects.load(Ordering::SeqCst), 2);
+
+        let bad = atest::call_service(&app, post("has space", "a")).await;
+        assert_eq!(bad.status(), 400);
+    }
+
     #[test]
     fn fingerprint_depends_on_every_part() {
         let a = fingerprint(&Method::POST, "/x", b"{}");
