@@ -72,6 +72,37 @@ pub enum ErrorCode {
     InvalidIdNumber,
     /// An import file has invalid rows; nothing was written.
     ImportInvalid,
+    /// The member has no account (no phone on the roster), so none can be activated.
+    MemberHasNoAccount,
+    /// The transition is in order but a rule of its timing or of the person blocks it
+    /// now (e.g. less than a year as activist, probation not ended, under 18).
+    TransitionPrecondition,
+    /// The organization cannot hold members' formal relationships (not a 党支部,
+    /// 联合党支部 or 党总支).
+    NotABranch,
+    // --- motions and minutes ---
+    /// The member has already voted differently on this motion (one vote per member).
+    AlreadyVoted,
+    /// The motion is closed; no more votes or counts.
+    MotionClosed,
+    /// The motion has not been opened yet.
+    MotionNotOpen,
+    /// The member has no voting right at this meeting (probationary, disciplined,
+    /// suspended, stopped, temporary, not on the roster, or not on the committee).
+    NoVotingRight,
+    /// The member is not present (no open attendance) at the meeting.
+    NotPresent,
+    /// The ballot is not valid (e.g. more marks than seats, an unknown candidate).
+    InvalidBallot,
+    /// An uploaded file is empty or its declared type or name contradicts its content.
+    InvalidAttachment,
+    // --- meetings and attendance ---
+    /// The QR check-in code is older than the current and the previous window; scan again.
+    QrTokenExpired,
+    /// The QR check-in code was not issued for this meeting (forged, mistyped, another meeting's).
+    QrTokenInvalid,
+    /// The action needs the meeting in progress (e.g. attendance before the start or after the end).
+    MeetingNotInProgress,
     // --- server side ---
     /// Something failed on the server; the request id identifies it in the logs.
     Internal,
@@ -114,6 +145,19 @@ impl ErrorCode {
             Self::AlreadyExists => "already_exists",
             Self::InvalidIdNumber => "invalid_id_number",
             Self::ImportInvalid => "import_invalid",
+            Self::MemberHasNoAccount => "member_has_no_account",
+            Self::TransitionPrecondition => "transition_precondition",
+            Self::NotABranch => "not_a_branch",
+            Self::AlreadyVoted => "already_voted",
+            Self::MotionClosed => "motion_closed",
+            Self::MotionNotOpen => "motion_not_open",
+            Self::NoVotingRight => "no_voting_right",
+            Self::NotPresent => "not_present",
+            Self::InvalidBallot => "invalid_ballot",
+            Self::InvalidAttachment => "invalid_attachment",
+            Self::QrTokenExpired => "qr_token_expired",
+            Self::QrTokenInvalid => "qr_token_invalid",
+            Self::MeetingNotInProgress => "meeting_not_in_progress",
             Self::Internal => "internal",
             Self::ServiceUnavailable => "service_unavailable",
             Self::BadRequest => "bad_request",

@@ -5,9 +5,20 @@
 //! that the published schema, the server and any Rust client read the same contract.
 //! Nothing here does I/O.
 
+pub mod audit;
+pub mod auth;
+pub mod compliance;
 pub mod error;
+pub mod grants;
+pub mod meetings;
+pub mod members;
+pub mod minutes;
+pub mod motions;
+pub mod notices;
 pub mod ops;
+pub mod orgs;
 pub mod page;
+pub mod signaling;
 
 pub use error::{ErrorCode, FieldError, Problem};
 pub use page::{Page, PageQuery};

@@ -37,7 +37,7 @@ pub fn build_app(
     >,
 > {
     let json_limit = state.config.http.json_limit;
-    let (app, api) = App::new()
+    let (app, mut api) = App::new()
         .into_utoipa_app()
         .openapi(ApiDoc::openapi())
         .app_data(state)
@@ -49,6 +49,7 @@ pub fn build_app(
         .service(routes::ops::readyz)
         .service(utoipa_actix_web::scope("/api/v1").configure(routes::configure))
         .split_for_parts();
+    crate::openapi::finish(&mut api);
     let table = route_table(&api);
     app.service(web::redirect("/api/docs", "/api/docs/"))
         .service(SwaggerUi::new("/api/docs/{_:.*}").url("/api/openapi.json", api))
@@ -72,13 +73,14 @@ fn route_table(api: &utoipa::openapi::OpenApi) -> RouteTable {
 
 /// The OpenAPI document, as served at `/api/openapi.json`.
 pub fn openapi_document() -> utoipa::openapi::OpenApi {
-    let (_, api) = App::new()
+    let (_, mut api) = App::new()
         .into_utoipa_app()
         .openapi(ApiDoc::openapi())
         .service(routes::ops::healthz)
         .service(routes::ops::readyz)
         .service(utoipa_actix_web::scope("/api/v1").configure(routes::configure))
         .split_for_parts();
+    crate::openapi::finish(&mut api);
     api
 }
 

@@ -32,6 +32,52 @@ pub enum Command {
     Config,
     /// Print the OpenAPI document.
     Openapi,
+    /// Administration: accounts made outside the API.
+    Admin {
+        #[command(subcommand)]
+        command: AdminCommand,
+    },
+    /// Import data files.
+    Import {
+        #[command(subcommand)]
+        command: ImportCommand,
+    },
+    /// Build a demo city (平顶山-like: organizations, ~2,000 people, demo logins).
+    /// Does nothing when the demo city exists already.
+    SeedDemo,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ImportCommand {
+    /// Import a roster (.xlsx or .csv, UTF-8 or GB18030) into an organization and the
+    /// branches below it. Nothing is written unless every row is valid.
+    Members {
+        /// The roster file.
+        file: PathBuf,
+        /// Code of the organization to import into.
+        #[arg(long)]
+        org: String,
+        /// Check and count only; write nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Write the valid rows even when others are invalid.
+        #[arg(long)]
+        partial: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AdminCommand {
+    /// Create an active staff account holding `super_admin`. The password is read from
+    /// HONGYING_ADMIN_PASSWORD, or from standard input when that is unset.
+    Create {
+        /// Mobile number to log in with.
+        #[arg(long)]
+        phone: String,
+        /// Display name.
+        #[arg(long)]
+        name: String,
+    },
 }
 
 pub fn main() -> anyhow::Result<()> {
@@ -45,6 +91,28 @@ pub fn main() -> anyhow::Result<()> {
         Command::Openapi => {
             println!("{}", crate::app::openapi_document().to_pretty_json()?);
             Ok(())
+        }
+        Command::Admin {
+            command: AdminCommand::Create { phone, name },
+        } => {
+            telemetry::init_logging(&config.log);
+            crate::accounts::admin::run_create(&config, &phone, &name)
+        }
+        Command::Import {
+            command:
+                ImportCommand::Members {
+                    file,
+                    org,
+                    dry_run,
+                    partial,
+                },
+        } => {
+            telemetry::init_logging(&config.log);
+            crate::import::cli::run_members(&config, &file, &org, dry_run, partial)
+        }
+        Command::SeedDemo => {
+            telemetry::init_logging(&config.log);
+            crate::seed::run_cli(&config)
         }
         Command::Migrate => {
             telemetry::init_logging(&config.log);

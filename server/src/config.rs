@@ -50,6 +50,7 @@ pub struct Config {
     pub shutdown: ShutdownConfig,
     pub idempotency: IdempotencyConfig,
     pub auth: AuthConfig,
+    pub meetings: MeetingsConfig,
     /// Where generated development keys and uploaded files live.
     pub data_dir: PathBuf,
 }
@@ -65,6 +66,7 @@ impl Default for Config {
             shutdown: ShutdownConfig::default(),
             idempotency: IdempotencyConfig::default(),
             auth: AuthConfig::default(),
+            meetings: MeetingsConfig::default(),
             data_dir: PathBuf::from("./data"),
         }
     }
@@ -81,6 +83,10 @@ pub struct HttpConfig {
     pub upload_limit: usize,
     /// Worker threads; 0 means one per core.
     pub workers: usize,
+    /// Take the client address from `Forwarded`/`X-Forwarded-For` (for rate limits).
+    /// Only behind a reverse proxy that sets those headers itself and is the only way in:
+    /// otherwise any client can claim any address.
+    pub trust_forwarded: bool,
 }
 
 impl HttpConfig {
@@ -97,6 +103,7 @@ impl Default for HttpConfig {
             json_limit: 256 * 1024,
             upload_limit: 10 * 1024 * 1024,
             workers: 0,
+            trust_forwarded: false,
         }
     }
 }
@@ -262,6 +269,70 @@ impl Default for AuthConfig {
     }
 }
 
+/// Which approvals leave a member out of E (不计入应到会). RULES.md §2.4: historically the
+/// upper organization agrees and the congress passes it; whether the 2020 rules dropped
+/// the upper step is uncertain, so a locality chooses.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum ExclusionApproval {
+    Upper,
+    Congress,
+    #[default]
+    Both,
+}
+
+/// Per rule, `strict` ("超过", the default) or `inclusive` ("不少于"); see
+/// [`hongying_signaling::quorum::Thresholds`].
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct ThresholdsConfig {
+    pub congress_quorum: hongying_signaling::quorum::Comparison,
+    pub congress_pass: hongying_signaling::quorum::Comparison,
+    pub election_validity: hongying_signaling::quorum::Comparison,
+    pub election_elect: hongying_signaling::quorum::Comparison,
+    pub committee_quorum: hongying_signaling::quorum::Comparison,
+    pub committee_pass: hongying_signaling::quorum::Comparison,
+}
+
+impl ThresholdsConfig {
+    pub fn to_thresholds(self) -> hongying_signaling::quorum::Thresholds {
+        hongying_signaling::quorum::Thresholds {
+            congress_quorum: self.congress_quorum,
+            congress_pass: self.congress_pass,
+            election_validity: self.election_validity,
+            election_elect: self.election_elect,
+            committee_quorum: self.committee_quorum,
+            committee_pass: self.committee_pass,
+        }
+    }
+}
+
+/// 三会一课 rules a locality may set.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct MeetingsConfig {
+    /// Approvals an exclusion needs before it leaves the member out of E.
+    pub exclusion_approval: ExclusionApproval,
+    /// Strict or inclusive reading per quorum/vote rule.
+    pub thresholds: ThresholdsConfig,
+    /// Length of one QR check-in window in seconds; a token is accepted in its own window
+    /// and the next one, so a code photographed and sent away soon stops working.
+    pub qr_window_secs: u64,
+    /// Count a remote attendee only once the SFU has seen their media flowing.
+    pub remote_requires_media: bool,
+}
+
+impl Default for MeetingsConfig {
+    fn default() -> Self {
+        Self {
+            exclusion_approval: ExclusionApproval::Both,
+            thresholds: ThresholdsConfig::default(),
+            qr_window_secs: 30,
+            remote_requires_media: false,
+        }
+    }
+}
+
 impl Config {
     pub fn jwt_keys_dir(&self) -> PathBuf {
         self.auth
@@ -286,7 +357,12 @@ pub struct ConfigError(String);
 impl Config {
     /// Loads defaults → `file` (or `./hongying.toml` when it exists) → environment.
     pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
-        Self::load_from(file, Env::prefixed("HONGYING_").split("__"))
+        // HONGYING_CONFIG (the file, read by the command line) and HONGYING_ADMIN_PASSWORD
+        // (read by `admin create`) share the prefix but are not configuration keys.
+        let env = Env::prefixed("HONGYING_")
+            .ignore(&["config", "admin_password"])
+            .split("__");
+        Self::load_from(file, env)
     }
 
     fn load_from(file: Option<&Path>, env: Env) -> Result<Self, ConfigError> {
@@ -332,6 +408,11 @@ impl Config {
         }
         if self.http.json_limit < 1024 {
             return Err(ConfigError("http.json_limit must be at least 1024".into()));
+        }
+        if !(5..=3600).contains(&self.meetings.qr_window_secs) {
+            return Err(ConfigError(
+                "meetings.qr_window_secs must be between 5 and 3600".into(),
+            ));
         }
         if self.idempotency.ttl_secs == 0 {
             return Err(ConfigError("idempotency.ttl_secs must be positive".into()));
@@ -472,6 +553,47 @@ mod tests {
             assert!(err.to_string().contains("metrics.bind"), "{err}");
             Ok(())
         });
+    }
+
+    #[test]
+    fn meetings_rules_are_read_per_rule() {
+        jail(|j| {
+            j.create_file(
+                "hongying.toml",
+                "[meetings]\nexclusion_approval = \"upper\"\nqr_window_secs = 20\n\
+                 [meetings.thresholds]\nelection_validity = \"inclusive\"\n",
+            )?;
+            let c = Config::load(None).unwrap();
+            assert_eq!(c.meetings.exclusion_approval, ExclusionApproval::Upper);
+            assert_eq!(c.meetings.qr_window_secs, 20);
+            assert!(!c.meetings.remote_requires_media);
+            let t = c.meetings.thresholds.to_thresholds();
+            use hongying_signaling::quorum::Comparison;
+            assert_eq!(t.election_validity, Comparison::Inclusive);
+            assert_eq!(t.congress_quorum, Comparison::Strict);
+            Ok(())
+        });
+        for (file, key) in [
+            (
+                "[meetings.thresholds]\ncongres_quorum = \"strict\"\n",
+                "congres_quorum",
+            ),
+            (
+                "[meetings]\nexclusion_approval = \"nobody\"\n",
+                "meetings.exclusion_approval",
+            ),
+            (
+                "[meetings]\nqr_window_secs = 0\n",
+                "meetings.qr_window_secs",
+            ),
+        ] {
+            jail(|j| {
+                j.create_file("h.toml", file)?;
+                let err = Config::load(Some(Path::new("h.toml"))).unwrap_err();
+                assert!(err.to_string().contains(key), "{file}: {err}");
+                Ok(())
+            });
+        }
     }
 
     #[test]

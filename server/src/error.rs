@@ -317,7 +317,10 @@ mod tests {
         assert_eq!(resp.status(), 500);
         let body = actix_web::body::to_bytes(resp.into_body()).await.unwrap();
         let text = String::from_utf8(body.to_vec()).unwrap();
-        assert!(!text.contains("hunter2") && !text.contains("db.internal"), "{text}");
+        assert!(
+            !text.contains("hunter2") && !text.contains("db.internal"),
+            "{text}"
+        );
         let problem: Problem = serde_json::from_str(&text).unwrap();
         assert_eq!(problem.code, "internal");
     }
@@ -339,7 +342,11 @@ mod tests {
         ];
         for e in all {
             let p = e.problem();
-            assert!(p.detail.chars().any(|c| ('\u{4e00}'..='\u{9fff}').contains(&c)));
+            assert!(
+                p.detail
+                    .chars()
+                    .any(|c| ('\u{4e00}'..='\u{9fff}').contains(&c))
+            );
             assert!(p.code.chars().all(|c| c.is_ascii_lowercase() || c == '_'));
         }
         let p = AppError::IllegalTransition {

@@ -14,7 +14,72 @@ response. Lists use cursor pagination: pass `next_cursor` back as `cursor`.",
     ),
     tags(
         (name = "ops", description = "Health and readiness"),
+        (name = "orgs", description = "The organization tree (党组织) and committee posts"),
+        (name = "grants", description = "Roles held at organizations (reaching their subtrees)"),
+        (name = "members", description = "The roster (党员名册): members and applicants, masked personal data with audited reveal, the 发展党员 status pipeline, flags, history, roster import (CSV/xlsx)"),
+        (name = "audit", description = "The hash-chained audit log: scoped reading, chain verification"),
+        (name = "meetings", description = "三会一课: meetings and their lifecycle, observers, exclusions from E, attendance (secretary, QR check-in, absences) and quorum"),
+        (name = "notices", description = "The caller's notices (meeting scheduled, rescheduled, cancelled, started)"),
+        (name = "motions", description = "Motions and votes at a meeting: ordinary, admission kinds (one candidate, written opinions), elections; ballots, show-of-hands tallies, results per QUORUM.md"),
+        (name = "minutes", description = "The minutes record: points, resolutions, attendance table, sign-off, submission and review, attachments, JSON/HTML export"),
+        (name = "compliance", description = "The compliance calendar: versioned meeting-frequency rules per locality and per-branch compliance for a period"),
+        (name = "auth", description = "Accounts and sessions: activation codes, login, token refresh, logout, password change, the caller's profile. Authenticated endpoints take `Authorization: Bearer <access token>`."),
     ),
-    components(schemas(hongying_proto::Problem, hongying_proto::FieldError, hongying_proto::ErrorCode))
+    components(schemas(hongying_proto::Problem, hongying_proto::FieldError, hongying_proto::ErrorCode)),
+    modifiers(&SecurityAddon)
 )]
 pub struct ApiDoc;
+
+/// Declares the `bearer` scheme that authenticated endpoints name in their `security`:
+/// an EdDSA-signed JWT access token from `/api/v1/auth/login`.
+pub struct SecurityAddon;
+
+impl utoipa::Modify for SecurityAddon {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .description(Some(
+                        "Access token from /api/v1/auth/login, /auth/activate or /auth/refresh",
+                    ))
+                    .build(),
+            ),
+        );
+    }
+}
+
+/// Final touches once every handler's paths are collected: error responses that carry a
+/// `Problem` are declared as `application/problem+json`, the content type they are sent
+/// with (utoipa's default for a body is `application/json`).
+pub fn finish(api: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::RefOr;
+    for item in api.paths.paths.values_mut() {
+        let ops = [
+            item.get.as_mut(),
+            item.post.as_mut(),
+            item.put.as_mut(),
+            item.patch.as_mut(),
+            item.delete.as_mut(),
+        ];
+        for op in ops.into_iter().flatten() {
+            for response in op.responses.responses.values_mut() {
+                let RefOr::T(response) = response else {
+                    continue;
+                };
+                let is_problem = response.content.get("application/json").is_some_and(|c| {
+                    matches!(&c.schema, Some(RefOr::Ref(r)) if r.ref_location.ends_with("/Problem"))
+                });
+                if is_problem && let Some(c) = response.content.shift_remove("application/json") {
+                    response
+                        .content
+                        .insert(crate::error::PROBLEM_JSON.to_string(), c);
+                }
+            }
+        }
+    }
+}

@@ -12,6 +12,7 @@ use crate::auth::tokens::TokenService;
 use crate::config::Config;
 use crate::crypto::pii::Pii;
 use crate::db::Db;
+use crate::http::rate_limit::LoginLimiter;
 
 /// The service's clock. Production reads the system time; tests shift it forward to
 /// reach deadlines (escalations, expiries) without sleeping.
@@ -40,6 +41,8 @@ pub struct AppState {
     pub pii: Pii,
     /// Set on SIGTERM: readiness answers 503 while in-flight requests finish.
     pub draining: Arc<AtomicBool>,
+    /// Login and activation attempts per account and per client address.
+    pub login_limiter: Arc<LoginLimiter>,
 }
 
 impl AppState {
@@ -53,13 +56,19 @@ impl AppState {
             config.auth.access_ttl_secs,
         );
         let pii = Pii::load(&config.pii_keys_dir(), config.auth.generate_keys)?;
+        let clock = Clock::default();
+        let login_limiter = Arc::new(LoginLimiter::new(&config.auth, clock.clone()));
+        // Computed once, off the start-up path, so the first login for an unknown phone
+        // does not take a hash longer than the others.
+        std::thread::spawn(|| crate::auth::password::dummy_hash().len());
         Ok(Self {
             config: Arc::new(config),
             db,
-            clock: Clock::default(),
+            clock,
             tokens,
             pii,
             draining: Arc::new(AtomicBool::new(false)),
+            login_limiter,
         })
     }
 

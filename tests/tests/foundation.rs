@@ -46,7 +46,10 @@ async fn readyz_checks_the_database_and_flips_while_draining() {
     }
     assert!(saw_draining, "readyz never answered 503 while draining");
     stopper.await.unwrap();
-    assert!(client.get(&url).send().await.is_err(), "listener closed after drain");
+    assert!(
+        client.get(&url).send().await.is_err(),
+        "listener closed after drain"
+    );
 }
 
 #[tokio::test]
@@ -84,10 +87,49 @@ async fn openapi_document_is_3_1_and_lists_the_routes() {
             if !["get", "post", "put", "patch", "delete"].contains(&method.as_str()) {
                 continue;
             }
-            assert!(op["operationId"].is_string(), "{method} {path} lacks operationId");
-            assert!(op["responses"].as_object().is_some_and(|r| !r.is_empty()), "{method} {path}");
+            assert!(
+                op["operationId"].is_string(),
+                "{method} {path} lacks operationId"
+            );
+            assert!(
+                op["responses"].as_object().is_some_and(|r| !r.is_empty()),
+                "{method} {path}"
+            );
         }
     }
+}
+
+fn collect_refs(v: &Value, out: &mut Vec<String>) {
+    match v {
+        Value::Object(m) => {
+            for (k, v) in m {
+                if k == "$ref" {
+                    out.push(v.as_str().unwrap_or_default().to_string());
+                } else {
+                    collect_refs(v, out);
+                }
+            }
+        }
+        Value::Array(a) => a.iter().for_each(|v| collect_refs(v, out)),
+        _ => {}
+    }
+}
+
+#[tokio::test]
+async fn every_schema_reference_resolves() {
+    let app = TestApp::spawn().await;
+    let doc: Value = app.get("/api/openapi.json").await.json().await.unwrap();
+    let mut refs = Vec::new();
+    collect_refs(&doc, &mut refs);
+    assert!(!refs.is_empty());
+    let missing: Vec<&String> = refs
+        .iter()
+        .filter(|r| {
+            let name = r.trim_start_matches("#/components/schemas/");
+            !r.starts_with("#/components/schemas/") || doc["components"]["schemas"][name].is_null()
+        })
+        .collect();
+    assert!(missing.is_empty(), "unresolved $ref: {missing:?}");
 }
 
 #[tokio::test]
@@ -115,7 +157,13 @@ async fn unknown_route_and_wrong_method_are_problems() {
     assert!(body["type"].as_str().unwrap().ends_with("/not_found"));
 
     let resp = app.client.delete(app.url("/healthz")).send().await.unwrap();
-    let allow = resp.headers().get("allow").unwrap().to_str().unwrap().to_string();
+    let allow = resp
+        .headers()
+        .get("allow")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_string();
     assert_eq!(allow, "GET");
     expect_problem(resp, 405, "method_not_allowed").await;
 }
@@ -218,7 +266,11 @@ async fn responses_are_compressed_when_asked() {
             .unwrap();
         assert_eq!(resp.status(), 200);
         assert_eq!(
-            resp.headers().get("content-encoding").unwrap().to_str().unwrap(),
+            resp.headers()
+                .get("content-encoding")
+                .unwrap()
+                .to_str()
+                .unwrap(),
             expect
         );
     }

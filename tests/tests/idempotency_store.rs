@@ -49,7 +49,11 @@ fn exactly_one_of_concurrent_first_attempts_starts() {
     });
     let started = outcomes.iter().filter(|o| **o == Begin::Started).count();
     assert_eq!(started, 1, "{outcomes:?}");
-    assert!(outcomes.iter().all(|o| matches!(o, Begin::Started | Begin::InProgress)));
+    assert!(
+        outcomes
+            .iter()
+            .all(|o| matches!(o, Begin::Started | Begin::InProgress))
+    );
 }
 
 #[test]
@@ -57,7 +61,10 @@ fn replay_mismatch_takeover_and_expiry() {
     let (_t, db) = open();
     let mut conn = db.get().unwrap();
     let now = db::now();
-    assert_eq!(idempotency::begin(&mut conn, &claim("k", "fp", now)).unwrap(), Begin::Started);
+    assert_eq!(
+        idempotency::begin(&mut conn, &claim("k", "fp", now)).unwrap(),
+        Begin::Started
+    );
     let stored = StoredResponse {
         status: 201,
         headers: r#"[["location","/x/1"]]"#.into(),
@@ -68,13 +75,25 @@ fn replay_mismatch_takeover_and_expiry() {
         idempotency::begin(&mut conn, &claim("k", "fp", now)).unwrap(),
         Begin::Replay(stored)
     );
-    assert_eq!(idempotency::begin(&mut conn, &claim("k", "other", now)).unwrap(), Begin::Mismatch);
+    assert_eq!(
+        idempotency::begin(&mut conn, &claim("k", "other", now)).unwrap(),
+        Begin::Mismatch
+    );
 
     // A first attempt that died: in progress until its lock lapses, then taken over.
-    assert_eq!(idempotency::begin(&mut conn, &claim("dead", "fp", now)).unwrap(), Begin::Started);
-    assert_eq!(idempotency::begin(&mut conn, &claim("dead", "fp", now)).unwrap(), Begin::InProgress);
+    assert_eq!(
+        idempotency::begin(&mut conn, &claim("dead", "fp", now)).unwrap(),
+        Begin::Started
+    );
+    assert_eq!(
+        idempotency::begin(&mut conn, &claim("dead", "fp", now)).unwrap(),
+        Begin::InProgress
+    );
     let later = now + Duration::seconds(61);
-    assert_eq!(idempotency::begin(&mut conn, &claim("dead", "fp", later)).unwrap(), Begin::Started);
+    assert_eq!(
+        idempotency::begin(&mut conn, &claim("dead", "fp", later)).unwrap(),
+        Begin::Started
+    );
 
     // After expiry the key is free again, even with another body, and purge removes it.
     let much_later = now + Duration::hours(25);

@@ -2,6 +2,7 @@
 //! extractor, roles held at organizations.
 
 pub mod keys;
+pub mod password;
 pub mod principal;
 pub mod tokens;
 

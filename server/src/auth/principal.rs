@@ -185,10 +185,18 @@ impl FromRequest for RequestMeta {
             .extensions()
             .get::<tracing_actix_web::RequestId>()
             .map(|r| r.to_string());
-        let client_addr = req
-            .connection_info()
-            .realip_remote_addr()
-            .map(str::to_string);
+        // Forwarded headers are written by whoever sends the request: trusted only when
+        // configured (behind a proxy that overwrites them), else the TCP peer.
+        let trust = req
+            .app_data::<web::Data<AppState>>()
+            .is_some_and(|s| s.config.http.trust_forwarded);
+        let client_addr = if trust {
+            req.connection_info()
+                .realip_remote_addr()
+                .map(str::to_string)
+        } else {
+            req.peer_addr().map(|a| a.ip().to_string())
+        };
         std::future::ready(Ok(RequestMeta {
             request_id,
             client_addr,

@@ -74,6 +74,8 @@ diesel::table! {
         created_at -> Timestamp,
         updated_at -> Timestamp,
         version -> Integer,
+        probation_extension_months -> Nullable<Integer>,
+        note -> Nullable<Text>,
     }
 }
 
@@ -187,7 +189,242 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    meetings (id) {
+        id -> Text,
+        org_id -> Text,
+        kind -> Text,
+        held_as -> Nullable<Text>,
+        title -> Text,
+        agenda_json -> Text,
+        scheduled_start -> Timestamp,
+        scheduled_end -> Timestamp,
+        place -> Nullable<Text>,
+        mode -> Text,
+        host_member_id -> Nullable<Text>,
+        recorder_member_id -> Nullable<Text>,
+        lecturer -> Nullable<Text>,
+        status -> Text,
+        cancel_reason -> Nullable<Text>,
+        started_at -> Nullable<Timestamp>,
+        ended_at -> Nullable<Timestamp>,
+        thresholds_json -> Nullable<Text>,
+        created_by -> Text,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        version -> Integer,
+    }
+}
+
+diesel::table! {
+    meeting_observers (id) {
+        id -> Text,
+        meeting_id -> Text,
+        kind -> Text,
+        name -> Text,
+        member_id -> Nullable<Text>,
+        account_id -> Nullable<Text>,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    meeting_roster (meeting_id, member_id) {
+        meeting_id -> Text,
+        member_id -> Text,
+        name -> Text,
+        quorum_status -> Text,
+        is_committee -> Bool,
+    }
+}
+
+diesel::table! {
+    meeting_exclusions (id) {
+        id -> Text,
+        meeting_id -> Text,
+        member_id -> Text,
+        reason -> Text,
+        note -> Nullable<Text>,
+        upper_approved_by -> Nullable<Text>,
+        upper_approved_at -> Nullable<Timestamp>,
+        congress_approved_by -> Nullable<Text>,
+        congress_approved_at -> Nullable<Timestamp>,
+        rejected_by -> Nullable<Text>,
+        rejected_at -> Nullable<Timestamp>,
+        created_by -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    attendance_intervals (id) {
+        id -> Text,
+        meeting_id -> Text,
+        member_id -> Text,
+        mode -> Text,
+        source -> Text,
+        media_proven -> Bool,
+        opened_at -> Timestamp,
+        last_seen_at -> Timestamp,
+        closed_at -> Nullable<Timestamp>,
+        close_reason -> Nullable<Text>,
+        recorded_by -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    meeting_absences (meeting_id, member_id) {
+        meeting_id -> Text,
+        member_id -> Text,
+        reason -> Text,
+        note -> Nullable<Text>,
+        recorded_by -> Text,
+        recorded_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    motions (id) {
+        id -> Text,
+        meeting_id -> Text,
+        kind -> Text,
+        title -> Text,
+        candidate_member_id -> Nullable<Text>,
+        seats -> Nullable<Integer>,
+        voting_method -> Text,
+        status -> Text,
+        opened_at -> Nullable<Timestamp>,
+        closed_at -> Nullable<Timestamp>,
+        quorum_at_open_json -> Nullable<Text>,
+        quorum_at_close_json -> Nullable<Text>,
+        result_json -> Nullable<Text>,
+        created_by -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    election_candidates (id) {
+        id -> Text,
+        motion_id -> Text,
+        name -> Text,
+        member_id -> Nullable<Text>,
+        position -> Integer,
+    }
+}
+
+diesel::table! {
+    written_opinions (id) {
+        id -> Text,
+        motion_id -> Text,
+        member_id -> Text,
+        choice -> Text,
+        registered_by -> Text,
+        registered_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    ballots (id) {
+        id -> Text,
+        motion_id -> Text,
+        member_id -> Text,
+        choice -> Nullable<Text>,
+        choices_json -> Nullable<Text>,
+        channel -> Text,
+        cast_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    motion_tallies (motion_id) {
+        motion_id -> Text,
+        yes -> Integer,
+        no -> Integer,
+        abstain -> Integer,
+        entered_by -> Text,
+        entered_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    minutes (meeting_id) {
+        meeting_id -> Text,
+        summary -> Nullable<Text>,
+        resolutions_json -> Text,
+        host_signed_by -> Nullable<Text>,
+        host_signed_at -> Nullable<Timestamp>,
+        recorder_signed_by -> Nullable<Text>,
+        recorder_signed_at -> Nullable<Timestamp>,
+        submitted_by -> Nullable<Text>,
+        submitted_at -> Nullable<Timestamp>,
+        reviewed_by -> Nullable<Text>,
+        reviewed_at -> Nullable<Timestamp>,
+        review_comment -> Nullable<Text>,
+        updated_at -> Timestamp,
+        quorum_at_end_json -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    minute_points (id) {
+        id -> Text,
+        meeting_id -> Text,
+        seq -> Integer,
+        speaker_member_id -> Nullable<Text>,
+        speaker_name -> Text,
+        agenda_item -> Nullable<Integer>,
+        text -> Text,
+        recorded_by -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    attachments (id) {
+        id -> Text,
+        owner_type -> Text,
+        owner_id -> Text,
+        filename -> Text,
+        content_type -> Text,
+        size_bytes -> BigInt,
+        sha256 -> Text,
+        storage_key -> Text,
+        uploaded_by -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    notices (id) {
+        id -> Text,
+        member_id -> Text,
+        kind -> Text,
+        title -> Text,
+        body -> Text,
+        ref_type -> Nullable<Text>,
+        ref_id -> Nullable<Text>,
+        created_at -> Timestamp,
+        read_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    compliance_rules (id) {
+        id -> Text,
+        org_id -> Nullable<Text>,
+        version -> Integer,
+        rules_json -> Text,
+        effective_from -> Date,
+        created_by -> Text,
+        created_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(org_closure -> organizations (descendant_id));
+diesel::joinable!(meeting_roster -> meetings (meeting_id));
+diesel::joinable!(attendance_intervals -> meetings (meeting_id));
+diesel::joinable!(meetings -> organizations (org_id));
 diesel::joinable!(members -> organizations (org_id));
 diesel::joinable!(role_grants -> accounts (account_id));
 
@@ -203,4 +440,20 @@ diesel::allow_tables_to_appear_in_same_query!(
     role_grants,
     audit_log,
     audit_head,
+    meetings,
+    meeting_observers,
+    meeting_roster,
+    meeting_exclusions,
+    attendance_intervals,
+    meeting_absences,
+    motions,
+    election_candidates,
+    written_opinions,
+    ballots,
+    motion_tallies,
+    minutes,
+    minute_points,
+    attachments,
+    notices,
+    compliance_rules,
 );

@@ -6,7 +6,8 @@
 //! Keys are scoped to the caller (the account when authenticated), so two users cannot
 //! collide or read each other's responses. The request fingerprint is a hash of the
 //! method, the path with query and the body. Responses are kept unless they are 5xx or
-//! 429: those failed before the work was done, so a retry must do it.
+//! 429 (those failed before the work was done, so a retry must do it) or marked
+//! `Cache-Control: no-store` (they carry secrets, which must not sit in a table).
 
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
@@ -103,7 +104,15 @@ pub async fn idempotency(
         Ok(Begin::Started) => {
             let res = next.call(req).await?;
             let status = res.status();
-            let keep = status.as_u16() < 500 && status != StatusCode::TOO_MANY_REQUESTS;
+            // A response marked `no-store` carries secrets (tokens, activation codes): it is
+            // never written down, so a retry with the key does the work again instead.
+            let no_store = res
+                .headers()
+                .get(actix_web::http::header::CACHE_CONTROL)
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|v| v.to_ascii_lowercase().contains("no-store"));
+            let keep =
+                status.as_u16() < 500 && status != StatusCode::TOO_MANY_REQUESTS && !no_store;
             let (http_req, res) = res.into_parts();
             let (head, body) = res.into_parts();
             let bytes = match actix_web::body::to_bytes(body).await {
@@ -235,9 +244,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let effects = Arc::new(AtomicUsize::new(0));
         let counter = effects.clone();
+        let app_state = state(dir.path());
         let app = atest::init_service(
             App::new()
-                .app_data(web::Data::new(state(dir.path())))
+                .app_data(web::Data::new(app_state.clone()))
                 .wrap(from_fn(idempotency))
                 .route(
                     "/things",
@@ -246,6 +256,11 @@ mod tests {
                         async move {
                             if body.as_ref() == b"fail" {
                                 return HttpResponse::ServiceUnavailable().finish();
+                            }
+                            if body.as_ref() == b"secret" {
+                                return HttpResponse::Ok()
+                                    .insert_header(("cache-control", "no-store"))
+                                    .body("token");
                             }
                             let n = counter.fetch_add(1, Ordering::SeqCst) + 1;
                             HttpResponse::Created()
@@ -274,7 +289,11 @@ mod tests {
         assert_eq!(again.headers().get(&REPLAYED).unwrap(), "true");
         assert_eq!(again.headers().get("location").unwrap(), "/things/1");
         assert_eq!(atest::read_body(again).await, first_body);
-        assert_eq!(effects.load(Ordering::SeqCst), 1, "the retry did the work again");
+        assert_eq!(
+            effects.load(Ordering::SeqCst),
+            1,
+            "the retry did the work again"
+        );
 
         let other = atest::call_service(&app, post("k1", "b")).await;
         assert_eq!(other.status(), 422);
@@ -284,10 +303,34 @@ mod tests {
         let failed = atest::call_service(&app, post("k2", "fail")).await;
         assert_eq!(failed.status(), 503);
         let failed = atest::call_service(&app, post("k2", "fail")).await;
-        assert_eq!(failed.status(), 503, "a 5xx must not be replayed as if final");
+        assert_eq!(
+            failed.status(),
+            503,
+            "a 5xx must not be replayed as if final"
+        );
+
+        // A secret-bearing answer is never stored, so nothing is replayed from the table.
+        let secret = atest::call_service(&app, post("k3", "secret")).await;
+        assert_eq!(secret.status(), 200);
+        let secret = atest::call_service(&app, post("k3", "secret")).await;
+        assert!(secret.headers().get(&REPLAYED).is_none());
+        let rows: i64 = {
+            use crate::db::schema::idempotency_keys as ik;
+            use diesel::prelude::*;
+            let mut c = app_state.db.get().unwrap();
+            ik::table
+                .filter(ik::idem_key.eq("k3"))
+                .count()
+                .get_result(&mut *c)
+                .unwrap()
+        };
+        assert_eq!(rows, 0, "a no-store response left a row behind");
 
         // Without a key, nothing is deduplicated.
-        let plain = atest::TestRequest::post().uri("/things").set_payload("a").to_request();
+        let plain = atest::TestRequest::post()
+            .uri("/things")
+            .set_payload("a")
+            .to_request();
         assert_eq!(atest::call_service(&app, plain).await.status(), 201);
         assert_eq!(effects.load(Ordering::SeqCst), 2);
 

@@ -5,4 +5,5 @@ pub mod extract;
 pub mod fallback;
 pub mod idempotency;
 pub mod metrics;
+pub mod rate_limit;
 pub mod request_id;

@@ -79,7 +79,10 @@ pub fn find_by_phone_bidx(conn: &mut AnyConnection, bidx: &str) -> QueryResult<O
         .optional()
 }
 
-pub fn find_by_member(conn: &mut AnyConnection, member_id: &str) -> QueryResult<Option<AccountRow>> {
+pub fn find_by_member(
+    conn: &mut AnyConnection,
+    member_id: &str,
+) -> QueryResult<Option<AccountRow>> {
     accounts::table
         .filter(accounts::member_id.eq(member_id))
         .select(AccountRow::as_select())
@@ -106,7 +109,10 @@ pub fn set_password(
 }
 
 /// The organization (branch) a member belongs to, with the member's name.
-pub fn member_org(conn: &mut AnyConnection, member_id: &str) -> QueryResult<Option<(String, String)>> {
+pub fn member_org(
+    conn: &mut AnyConnection,
+    member_id: &str,
+) -> QueryResult<Option<(String, String)>> {
     members::table
         .find(member_id)
         .select((members::org_id, members::name))
@@ -158,11 +164,19 @@ pub fn ensure_grant(
     Ok(true)
 }
 
+/// A live grant with the name of its organization.
+#[derive(Debug, Clone, Queryable, PartialEq, Eq)]
+pub struct GrantRow {
+    pub role: String,
+    pub org_id: Option<String>,
+    pub org_name: Option<String>,
+}
+
 /// Live grants of an account with the names of their organizations.
 pub fn grants_with_org_names(
     conn: &mut AnyConnection,
     account_id: &str,
-) -> QueryResult<Vec<(String, Option<String>, Option<String>)>> {
+) -> QueryResult<Vec<GrantRow>> {
     role_grants::table
         .left_join(organizations::table.on(role_grants::org_id.eq(organizations::id.nullable())))
         .filter(role_grants::account_id.eq(account_id))
@@ -250,5 +264,26 @@ pub fn consume_code(conn: &mut AnyConnection, id: &str, now: NaiveDateTime) -> Q
             .filter(activation_codes::expires_at.gt(now)),
     )
     .set(activation_codes::used_at.eq(now))
+    .execute(conn)
+}
+
+/// Replaces the password if it is still `old_hash` (a concurrent change makes this 0).
+pub fn change_password(
+    conn: &mut AnyConnection,
+    id: &str,
+    old_hash: &str,
+    new_hash: &str,
+    now: NaiveDateTime,
+) -> QueryResult<usize> {
+    diesel::update(
+        accounts::table
+            .filter(accounts::id.eq(id))
+            .filter(accounts::password_hash.eq(old_hash)),
+    )
+    .set((
+        accounts::password_hash.eq(new_hash),
+        accounts::password_changed_at.eq(now),
+        accounts::updated_at.eq(now),
+    ))
     .execute(conn)
 }

@@ -1,0 +1,16 @@
+DROP TABLE compliance_rules;
+DROP TABLE notices;
+DROP TABLE attachments;
+DROP TABLE minute_points;
+DROP TABLE minutes;
+DROP TABLE motion_tallies;
+DROP TABLE ballots;
+DROP TABLE written_opinions;
+DROP TABLE election_candidates;
+DROP TABLE motions;
+DROP TABLE meeting_absences;
+DROP TABLE attendance_intervals;
+DROP TABLE meeting_exclusions;
+DROP TABLE meeting_roster;
+DROP TABLE meeting_observers;
+DROP TABLE meetings;

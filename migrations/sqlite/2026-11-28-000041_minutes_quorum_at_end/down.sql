@@ -1,0 +1,1 @@
+ALTER TABLE minutes DROP COLUMN quorum_at_end_json;

@@ -1,0 +1,126 @@
+//! Notices to members (通知): what other modules announce, and each member's own list.
+//!
+//! Modules create notices with [`create_for_members`] inside the transaction of the change
+//! they announce, so a notice exists exactly when its change does. A member lists and marks
+//! only their own notices; another member's notice answers 404. Marking read is not
+//! audited: it is the member's own reading state, not a record of the branch.
+
+use chrono::{DateTime, NaiveDateTime, Utc};
+use hongying_proto::notices::Notice;
+use hongying_proto::{Page, PageQuery};
+
+use crate::auth::Principal;
+use crate::db::{AnyConnection, new_id, write_tx};
+use crate::error::{AppError, AppResult};
+use crate::orgs::cursor;
+use crate::store::notices::{self as store, NoticeRow};
+
+const CURSOR_TAG: &str = "notices";
+const TS_FORMAT: &str = "%Y-%m-%dT%H:%M:%S%.6f";
+
+/// Creates one notice per member in `member_ids` (each once, in the given order) about
+/// `reference` = (type, id). Call inside the transaction of the change announced. Returns
+/// how many notices were created.
+pub fn create_for_members(
+    conn: &mut AnyConnection,
+    member_ids: &[String],
+    kind: &str,
+    title: &str,
+    body: &str,
+    reference: Option<(&str, &str)>,
+    now: NaiveDateTime,
+) -> diesel::QueryResult<usize> {
+    let mut seen = std::collections::HashSet::new();
+    let mut n = 0;
+    for member_id in member_ids {
+        if !seen.insert(member_id.as_str()) {
+            continue;
+        }
+        store::insert(
+            conn,
+            &NoticeRow {
+                id: new_id(),
+                member_id: member_id.clone(),
+                kind: kind.to_string(),
+                title: title.to_string(),
+                body: body.to_string(),
+                ref_type: reference.map(|r| r.0.to_string()),
+                ref_id: reference.map(|r| r.1.to_string()),
+                created_at: now,
+                read_at: None,
+            },
+        )?;
+        n += 1;
+    }
+    Ok(n)
+}
+
+fn utc(t: NaiveDateTime) -> DateTime<Utc> {
+    t.and_utc()
+}
+
+pub fn to_proto(r: NoticeRow) -> Notice {
+    Notice {
+        id: r.id,
+        kind: r.kind,
+        title: r.title,
+        body: r.body,
+        ref_type: r.ref_type,
+        ref_id: r.ref_id,
+        created_at: utc(r.created_at),
+        read_at: r.read_at.map(utc),
+    }
+}
+
+/// The caller's notices, newest first. An account without a member record has none.
+pub fn list(
+    conn: &mut AnyConnection,
+    principal: &Principal,
+    q: &PageQuery,
+) -> AppResult<Page<Notice>> {
+    let before = match &q.cursor {
+        Some(c) => {
+            let parts = cursor::decode(CURSOR_TAG, c, 2)?;
+            let at = NaiveDateTime::parse_from_str(&parts[0], TS_FORMAT)
+                .map_err(|_| AppError::InvalidCursor)?;
+            Some((at, parts[1].clone()))
+        }
+        None => None,
+    };
+    let Some(member_id) = principal.member_id.as_deref() else {
+        return Ok(Page {
+            items: Vec::new(),
+            next_cursor: None,
+        });
+    };
+    let limit = cursor::limit(q.limit);
+    let rows = store::list_for(conn, member_id, before, limit + 1)?;
+    let (rows, next) = cursor::paginate(rows, limit, |r| {
+        cursor::encode(
+            CURSOR_TAG,
+            &[&r.created_at.format(TS_FORMAT).to_string(), &r.id],
+        )
+    });
+    Ok(Page {
+        items: rows.into_iter().map(to_proto).collect(),
+        next_cursor: next,
+    })
+}
+
+/// Marks one of the caller's notices read (again is harmless); another's is 404.
+pub fn mark_read(
+    conn: &mut AnyConnection,
+    principal: &Principal,
+    id: &str,
+    now: NaiveDateTime,
+) -> AppResult<Notice> {
+    write_tx(conn, |c| {
+        let row = store::find(c, id)?.ok_or(AppError::NotFound)?;
+        if principal.member_id.as_deref() != Some(row.member_id.as_str()) {
+            return Err(AppError::NotFound);
+        }
+        store::mark_read(c, id, now)?;
+        let row = store::find(c, id)?.ok_or(AppError::NotFound)?;
+        Ok(to_proto(row))
+    })
+}

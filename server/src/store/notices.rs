@@ -1,0 +1,72 @@
+//! Notices to members.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use crate::db::AnyConnection;
+use crate::db::schema::notices;
+
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable)]
+#[diesel(table_name = notices)]
+pub struct NoticeRow {
+    pub id: String,
+    pub member_id: String,
+    pub kind: String,
+    pub title: String,
+    pub body: String,
+    pub ref_type: Option<String>,
+    pub ref_id: Option<String>,
+    pub created_at: NaiveDateTime,
+    pub read_at: Option<NaiveDateTime>,
+}
+
+pub fn insert(conn: &mut AnyConnection, row: &NoticeRow) -> QueryResult<()> {
+    diesel::insert_into(notices::table)
+        .values(row)
+        .execute(conn)
+        .map(|_| ())
+}
+
+pub fn find(conn: &mut AnyConnection, id: &str) -> QueryResult<Option<NoticeRow>> {
+    notices::table
+        .find(id)
+        .select(NoticeRow::as_select())
+        .first(conn)
+        .optional()
+}
+
+/// A member's notices, newest first (by creation time, then id), after the keyset
+/// `before` = (created_at, id) of the last one seen.
+pub fn list_for(
+    conn: &mut AnyConnection,
+    member_id: &str,
+    before: Option<(NaiveDateTime, String)>,
+    limit: i64,
+) -> QueryResult<Vec<NoticeRow>> {
+    let mut q = notices::table
+        .filter(notices::member_id.eq(member_id))
+        .select(NoticeRow::as_select())
+        .into_boxed();
+    if let Some((at, id)) = before {
+        q = q.filter(
+            notices::created_at
+                .lt(at)
+                .or(notices::created_at.eq(at).and(notices::id.lt(id))),
+        );
+    }
+    q.order((notices::created_at.desc(), notices::id.desc()))
+        .limit(limit)
+        .load(conn)
+}
+
+/// Marks a notice read, keeping the first reading time.
+pub fn mark_read(conn: &mut AnyConnection, id: &str, now: NaiveDateTime) -> QueryResult<()> {
+    diesel::update(
+        notices::table
+            .filter(notices::id.eq(id))
+            .filter(notices::read_at.is_null()),
+    )
+    .set(notices::read_at.eq(now))
+    .execute(conn)
+    .map(|_| ())
+}

@@ -1,0 +1,516 @@
+//! The authorization matrix: every operation of the published OpenAPI document is called
+//! against objects in one branch's subtree by callers who must not reach them, and each
+//! must be refused: 401 for anonymous callers, 403 or 404 for signed-in outsiders, never
+//! a 2xx (and never a 5xx).
+//!
+//! The callers, in the fixture city tree ([`hongying_tests::fixtures::CityTree`]):
+//!   (a) the secretary of a sibling branch (branch_a1b, also a member there),
+//!   (b) the org admin of the other county (county_b),
+//!   (c) a plain member of another branch (branch_a1c),
+//!   (d) anonymous.
+//! The targets all lie in or under branch_a1a (see [`targets`]).
+//!
+//! ## Adding a route
+//! Every operation in `/api/openapi.json` needs one line in [`POLICY`]; the test fails
+//! for an operation without one (and for a line whose operation no longer exists):
+//!
+//! ```text
+//! p("POST /api/v1/things/{id}/do", Scoped, "/api/v1/things/{thing}/do", Some(r#"{"x":"{org}"}"#)),
+//! ```
+//! 1. the operation exactly as the OpenAPI document spells it ("METHOD path"),
+//! 2. the rule ([`Rule`]),
+//! 3. the path to call, with `{name}` placeholders for the targets (query string allowed),
+//! 4. for POST/PUT/PATCH a body that is *valid* for the route (placeholders allowed), so
+//!    the call gets past validation to the authorization check: a 400/422 fails the test.
+//!
+//! If your route needs an object of its own (a meeting, a motion …), create it inside
+//! branch_a1a's subtree in [`extra_targets`] and name it there.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use hongying_server::auth::Role;
+use hongying_tests::fixtures::{Caller, CityTree};
+use hongying_tests::reqwest::Method;
+use hongying_tests::{TestApp, Value, json};
+
+/// How a route must treat callers outside the target's scope.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Rule {
+    /// Open to anyone (health, login, activation, refresh). Only checked for no 5xx.
+    Public,
+    /// Any signed-in caller acting on their own account (`/me`, logout, password):
+    /// anonymous → 401; a signed-in caller (a fresh one, as these may end its session)
+    /// gets no 5xx.
+    SelfOnly,
+    /// Addresses an object by id (or names an organization in its query or body):
+    /// anonymous → 401; callers (a), (b), (c) → 403 or 404.
+    Scoped,
+    /// Only a super admin: anonymous → 401; callers (a), (b), (c) → 403 or 404.
+    SuperAdmin,
+}
+use Rule::*;
+
+struct Policy {
+    route: &'static str,
+    rule: Rule,
+    call: &'static str,
+    body: Option<&'static str>,
+}
+
+const fn p(
+    route: &'static str,
+    rule: Rule,
+    call: &'static str,
+    body: Option<&'static str>,
+) -> Policy {
+    Policy {
+        route,
+        rule,
+        call,
+        body,
+    }
+}
+
+/// One line per operation of the OpenAPI document. See the module documentation.
+#[rustfmt::skip]
+const POLICY: &[Policy] = &[
+    // ops
+    p("GET /healthz", Public, "/healthz", None),
+    p("GET /readyz", Public, "/readyz", None),
+    // orgs
+    p("POST /api/v1/orgs", Scoped, "/api/v1/orgs", Some(r#"{"parent_id":"{org}","name":"新党小组","kind":"party_group","domain":"rural"}"#)),
+    p("GET /api/v1/orgs/{id}", Scoped, "/api/v1/orgs/{org}", None),
+    p("PATCH /api/v1/orgs/{id}", Scoped, "/api/v1/orgs/{org}", Some(r#"{"version":1,"name":"改名党支部"}"#)),
+    p("POST /api/v1/orgs/{id}/move", Scoped, "/api/v1/orgs/{group}/move", Some(r#"{"parent_id":"{org2}","version":1}"#)),
+    p("GET /api/v1/orgs/{id}/children", Scoped, "/api/v1/orgs/{org}/children", None),
+    p("GET /api/v1/orgs/{id}/subtree", Scoped, "/api/v1/orgs/{org}/subtree?kind=party_group", None),
+    p("POST /api/v1/orgs/{id}/posts", Scoped, "/api/v1/orgs/{org}/posts", Some(r#"{"member_id":"{member}","post":"deputy_secretary"}"#)),
+    p("POST /api/v1/orgs/{id}/posts/{post_id}/end", Scoped, "/api/v1/orgs/{org}/posts/{post}/end", Some(r#"{}"#)),
+    // grants
+    p("POST /api/v1/grants", Scoped, "/api/v1/grants", Some(r#"{"account_id":"{account}","role":"branch_committee","org_id":"{org}"}"#)),
+    p("DELETE /api/v1/grants/{id}", Scoped, "/api/v1/grants/{grant}", None),
+    p("GET /api/v1/orgs/{id}/grants", Scoped, "/api/v1/orgs/{org}/grants", None),
+    // audit
+    p("GET /api/v1/audit", Scoped, "/api/v1/audit?org_id={org}", None),
+    p("GET /api/v1/audit/verify", SuperAdmin, "/api/v1/audit/verify", None),
+    // auth and the caller's own account
+    p("POST /api/v1/auth/login", Public, "/api/v1/auth/login", Some(r#"{"phone":"13800000000","password":"wrong-password","device_id":"matrix"}"#)),
+    p("POST /api/v1/auth/activate", Public, "/api/v1/auth/activate", Some(r#"{"phone":"13800000000","code":"00000000","password":"new-password-1","device_id":"matrix"}"#)),
+    p("POST /api/v1/auth/refresh", Public, "/api/v1/auth/refresh", Some(r#"{"refresh_token":"not-a-token","device_id":"matrix"}"#)),
+    p("POST /api/v1/auth/logout", SelfOnly, "/api/v1/auth/logout", None),
+    p("POST /api/v1/auth/logout-all", SelfOnly, "/api/v1/auth/logout-all", None),
+    p("POST /api/v1/auth/password", SelfOnly, "/api/v1/auth/password", Some(r#"{"current_password":"wrong-password","new_password":"another-password-1"}"#)),
+    p("GET /api/v1/me", SelfOnly, "/api/v1/me", None),
+    p("POST /api/v1/members/{member_id}/activation-code", Scoped, "/api/v1/members/{member}/activation-code", None),
+    // members
+    p("POST /api/v1/orgs/{org_id}/members", Scoped, "/api/v1/orgs/{org}/members", Some(r#"{"name":"新成员","id_number":"11010519491231002X","status":"applicant","applied_on":"2020-01-01"}"#)),
+    p("POST /api/v1/orgs/{org_id}/members/import", Scoped, "/api/v1/orgs/{org}/members/import?dry_run=true", Some(r#"{}"#)),
+    p("GET /api/v1/orgs/{org_id}/members", Scoped, "/api/v1/orgs/{org}/members", None),
+    p("GET /api/v1/members/lookup", Scoped, "/api/v1/members/lookup?id_number={member_id_number}", None),
+    p("GET /api/v1/members/{id}", Scoped, "/api/v1/members/{member}", None),
+    p("PATCH /api/v1/members/{id}", Scoped, "/api/v1/members/{member}", Some(r#"{"version":1,"work_unit":"村委会"}"#)),
+    p("POST /api/v1/members/{id}/status", Scoped, "/api/v1/members/{member}/status", Some(r#"{"to":"removed","effective_on":"2025-01-01","reason":"测试"}"#)),
+    p("POST /api/v1/members/{id}/flags", Scoped, "/api/v1/members/{member}/flags", Some(r#"{"lost_contact":true,"effective_on":"2025-01-01"}"#)),
+    p("GET /api/v1/members/{id}/history", Scoped, "/api/v1/members/{member}/history", None),
+    // meetings
+    p("POST /api/v1/orgs/{org_id}/meetings", Scoped, "/api/v1/orgs/{org}/meetings", Some(r#"{"kind":"congress","title":"党员大会","scheduled_start":"2026-12-01T02:00:00Z","scheduled_end":"2026-12-01T04:00:00Z","mode":"in_person"}"#)),
+    p("GET /api/v1/orgs/{org_id}/meetings", Scoped, "/api/v1/orgs/{org}/meetings", None),
+    p("GET /api/v1/meetings/{id}", Scoped, "/api/v1/meetings/{meeting}", None),
+    p("PATCH /api/v1/meetings/{id}", Scoped, "/api/v1/meetings/{meeting}", Some(r#"{"title":"改个标题"}"#)),
+    p("POST /api/v1/meetings/{id}/schedule", Scoped, "/api/v1/meetings/{meeting}/schedule", None),
+    p("POST /api/v1/meetings/{id}/start", Scoped, "/api/v1/meetings/{meeting}/start", None),
+    p("POST /api/v1/meetings/{id}/end", Scoped, "/api/v1/meetings/{meeting}/end", None),
+    p("POST /api/v1/meetings/{id}/cancel", Scoped, "/api/v1/meetings/{meeting}/cancel", Some(r#"{"reason":"测试"}"#)),
+    p("GET /api/v1/meetings/{id}/quorum", Scoped, "/api/v1/meetings/{meeting}/quorum", None),
+    p("POST /api/v1/meetings/{id}/observers", Scoped, "/api/v1/meetings/{meeting}/observers", Some(r#"{"kind":"masses","name":"群众甲"}"#)),
+    p("GET /api/v1/meetings/{id}/observers", Scoped, "/api/v1/meetings/{meeting}/observers", None),
+    p("POST /api/v1/meetings/{id}/exclusions", Scoped, "/api/v1/meetings/{meeting}/exclusions", Some(r#"{"member_id":"{group_member}","reason":"ill"}"#)),
+    p("GET /api/v1/meetings/{id}/exclusions", Scoped, "/api/v1/meetings/{meeting}/exclusions", None),
+    p("POST /api/v1/meeting-exclusions/{id}/approve", Scoped, "/api/v1/meeting-exclusions/{exclusion}/approve", Some(r#"{"by":"upper"}"#)),
+    p("POST /api/v1/meeting-exclusions/{id}/reject", Scoped, "/api/v1/meeting-exclusions/{exclusion}/reject", Some(r#"{"by":"congress"}"#)),
+    p("POST /api/v1/meetings/{id}/attendance", Scoped, "/api/v1/meetings/{meeting}/attendance", Some(r#"{"member_id":"{member}","mode":"in_person","action":"arrive"}"#)),
+    p("GET /api/v1/meetings/{id}/attendance", Scoped, "/api/v1/meetings/{meeting}/attendance", None),
+    p("GET /api/v1/meetings/{id}/qr", Scoped, "/api/v1/meetings/{meeting}/qr", None),
+    p("POST /api/v1/meetings/{id}/check-in", Scoped, "/api/v1/meetings/{meeting}/check-in", Some(r#"{"token":"1.AAAA"}"#)),
+    p("PUT /api/v1/meetings/{id}/absences/{member_id}", Scoped, "/api/v1/meetings/{meeting}/absences/{member}", Some(r#"{"reason":"leave"}"#)),
+    // notices
+    p("GET /api/v1/notices", SelfOnly, "/api/v1/notices", None),
+    p("POST /api/v1/notices/{id}/read", Scoped, "/api/v1/notices/{notice}/read", None),
+    // motions
+    p("POST /api/v1/meetings/{id}/motions", Scoped, "/api/v1/meetings/{meeting}/motions", Some(r#"{"kind":"ordinary","title":"议题","voting_method":"app"}"#)),
+    p("GET /api/v1/meetings/{id}/motions", Scoped, "/api/v1/meetings/{meeting}/motions", None),
+    p("GET /api/v1/motions/{id}", Scoped, "/api/v1/motions/{motion}", None),
+    p("POST /api/v1/motions/{id}/written-opinions", Scoped, "/api/v1/motions/{motion}/written-opinions", Some(r#"{"member_id":"{member}","choice":"yes"}"#)),
+    p("POST /api/v1/motions/{id}/open", Scoped, "/api/v1/motions/{motion}/open", None),
+    p("POST /api/v1/motions/{id}/ballots", Scoped, "/api/v1/motions/{motion}/ballots", Some(r#"{"choice":"yes"}"#)),
+    p("POST /api/v1/motions/{id}/tally", Scoped, "/api/v1/motions/{motion}/tally", Some(r#"{"yes":1,"no":0,"abstain":0}"#)),
+    p("POST /api/v1/motions/{id}/close", Scoped, "/api/v1/motions/{motion}/close", None),
+    // minutes
+    p("GET /api/v1/meetings/{id}/minutes", Scoped, "/api/v1/meetings/{meeting}/minutes", None),
+    p("PUT /api/v1/meetings/{id}/minutes", Scoped, "/api/v1/meetings/{meeting}/minutes", Some(r#"{"summary":"纪要","resolutions":[]}"#)),
+    p("POST /api/v1/meetings/{id}/minutes/points", Scoped, "/api/v1/meetings/{meeting}/minutes/points", Some(r#"{"speaker_name":"某人","text":"发言"}"#)),
+    p("POST /api/v1/meetings/{id}/minutes/sign", Scoped, "/api/v1/meetings/{meeting}/minutes/sign", Some(r#"{"as":"host"}"#)),
+    p("POST /api/v1/meetings/{id}/minutes/submit", Scoped, "/api/v1/meetings/{meeting}/minutes/submit", None),
+    p("POST /api/v1/meetings/{id}/minutes/review", Scoped, "/api/v1/meetings/{meeting}/minutes/review", Some(r#"{"comment":"好"}"#)),
+    p("GET /api/v1/meetings/{id}/minutes/export", Scoped, "/api/v1/meetings/{meeting}/minutes/export?format=html", None),
+    p("POST /api/v1/meetings/{id}/attachments", Scoped, "/api/v1/meetings/{meeting}/attachments?filename=a.png", None),
+    p("GET /api/v1/attachments/{id}", Scoped, "/api/v1/attachments/{attachment}", None),
+    // compliance
+    p("PUT /api/v1/orgs/{id}/compliance-rules", Scoped, "/api/v1/orgs/{org}/compliance-rules", Some(r#"{"rules":[]}"#)),
+    p("GET /api/v1/orgs/{id}/compliance-rules", Scoped, "/api/v1/orgs/{org}/compliance-rules", None),
+    p("GET /api/v1/orgs/{id}/compliance", Scoped, "/api/v1/orgs/{org}/compliance?period=2026-Q4", None),
+];
+
+/// The ids the policy's `{name}` placeholders stand for. All lie in or under branch_a1a:
+/// outside the scope of every probing caller.
+async fn targets(app: &TestApp, t: &CityTree) -> BTreeMap<&'static str, String> {
+    let mut m = BTreeMap::new();
+    m.insert("org", t.branch_a1a.clone());
+    m.insert("group", t.group_a1a.clone());
+    m.insert("member", t.member_a1a.clone());
+    m.insert("group_member", t.member_group_a1a.clone());
+    // A second organization outside every caller's scope (a move's destination).
+    m.insert("org2", t.branch_a2a.clone());
+    // The account of the branch's member, with its member grant at the branch.
+    let holder = app
+        .caller(&[(Role::Member, Some(&t.branch_a1a))], Some(&t.member_a1a))
+        .await;
+    m.insert("grant", grant_of(app, &holder.account_id).await);
+    m.insert("account", holder.account_id.clone());
+    let sa = app.super_admin().await;
+    let post = app
+        .client
+        .post(app.url(&format!("/api/v1/orgs/{}/posts", t.branch_a1a)))
+        .header("authorization", sa.bearer())
+        .json(&json!({"member_id": t.member_a1a, "post": "secretary"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(post.status(), 201);
+    let post: Value = post.json().await.unwrap();
+    m.insert("post", post["id"].as_str().unwrap().to_string());
+    extra_targets(app, t, &sa, &mut m).await;
+    m
+}
+
+/// Objects other modules' routes need: create them inside branch_a1a's subtree (as the
+/// super admin `sa`, or directly) and insert their ids under a placeholder name.
+async fn extra_targets(
+    _app: &TestApp,
+    _t: &CityTree,
+    _sa: &Caller,
+    _m: &mut BTreeMap<&'static str, String>,
+) {
+    member_targets(_app, _t, _sa, _m).await;
+    meeting_targets(_app, _t, _sa, _m).await;
+    minutes_targets(_app, _sa, _m).await;
+}
+
+/// `{member_id_number}`: the ID number of a member of branch_a1a (for the lookup).
+async fn member_targets(
+    app: &TestApp,
+    t: &CityTree,
+    sa: &Caller,
+    m: &mut BTreeMap<&'static str, String>,
+) {
+    let first17 = "41040219500101001";
+    let id_number = format!(
+        "{first17}{}",
+        hongying_server::crypto::id_number::check_char(first17).unwrap()
+    );
+    let resp = app
+        .client
+        .post(app.url(&format!("/api/v1/orgs/{}/members", t.branch_a1a)))
+        .header("authorization", sa.bearer())
+        .json(&json!({"name": "查询对象", "id_number": id_number, "status": "applicant", "applied_on": "2020-01-01"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        resp.status(),
+        201,
+        "{}",
+        resp.text().await.unwrap_or_default()
+    );
+    m.insert("member_id_number", id_number);
+}
+
+/// `{meeting}`: a scheduled congress of branch_a1a; `{exclusion}`: an exclusion request
+/// for `{member}` at it; `{notice}`: the scheduling notice `{member}` received.
+async fn meeting_targets(
+    app: &TestApp,
+    t: &CityTree,
+    sa: &Caller,
+    m: &mut BTreeMap<&'static str, String>,
+) {
+    let send = |path: String, body: Value| {
+        let rb = app
+            .client
+            .post(app.url(&path))
+            .header("authorization", sa.bearer())
+            .json(&body);
+        async move {
+            let resp = rb.send().await.unwrap();
+            let status = resp.status().as_u16();
+            let v: Value = resp.json().await.unwrap();
+            assert!((200..300).contains(&status), "{path}: {status} {v}");
+            v
+        }
+    };
+    let meeting = send(
+        format!("/api/v1/orgs/{}/meetings", t.branch_a1a),
+        json!({"kind": "congress", "title": "矩阵测试党员大会", "scheduled_start": "2026-12-01T02:00:00Z",
+               "scheduled_end": "2026-12-01T04:00:00Z", "mode": "in_person"}),
+    )
+    .await;
+    let id = meeting["id"].as_str().unwrap().to_string();
+    send(format!("/api/v1/meetings/{id}/schedule"), json!({})).await;
+    let ex = send(
+        format!("/api/v1/meetings/{id}/exclusions"),
+        json!({"member_id": t.member_a1a, "reason": "ill"}),
+    )
+    .await;
+    m.insert("exclusion", ex["id"].as_str().unwrap().to_string());
+    m.insert("meeting", id);
+    use diesel::prelude::*;
+    use hongying_server::db::schema::notices;
+    let state = app.state.clone();
+    let member = t.member_a1a.clone();
+    let notice = tokio::task::spawn_blocking(move || {
+        let mut conn = state.db.get().unwrap();
+        notices::table
+            .filter(notices::member_id.eq(member))
+            .select(notices::id)
+            .first::<String>(&mut conn)
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    m.insert("notice", notice);
+}
+
+/// `{motion}`: a draft motion at `{meeting}`; `{attachment}`: a PNG attached to it.
+async fn minutes_targets(app: &TestApp, sa: &Caller, m: &mut BTreeMap<&'static str, String>) {
+    let meeting = m["meeting"].clone();
+    let resp = app
+        .client
+        .post(app.url(&format!("/api/v1/meetings/{meeting}/motions")))
+        .header("authorization", sa.bearer())
+        .json(&json!({"kind": "ordinary", "title": "矩阵测试议题", "voting_method": "app"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 201);
+    let motion: Value = resp.json().await.unwrap();
+    m.insert("motion", motion["id"].as_str().unwrap().to_string());
+    let resp = app
+        .client
+        .post(app.url(&format!(
+            "/api/v1/meetings/{meeting}/attachments?filename=sign-in.png"
+        )))
+        .header("authorization", sa.bearer())
+        .header("content-type", "image/png")
+        .body(b"\x89PNG\r\n\x1a\n matrix".to_vec())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 201);
+    let attachment: Value = resp.json().await.unwrap();
+    m.insert("attachment", attachment["id"].as_str().unwrap().to_string());
+}
+
+async fn grant_of(app: &TestApp, account_id: &str) -> String {
+    use diesel::prelude::*;
+    use hongying_server::db::schema::role_grants;
+    let state = app.state.clone();
+    let account = account_id.to_string();
+    tokio::task::spawn_blocking(move || {
+        let mut conn = state.db.get().unwrap();
+        role_grants::table
+            .filter(role_grants::account_id.eq(account))
+            .select(role_grants::id)
+            .first::<String>(&mut conn)
+            .unwrap()
+    })
+    .await
+    .unwrap()
+}
+
+fn fill(template: &str, targets: &BTreeMap<&'static str, String>) -> String {
+    let mut out = template.to_string();
+    for (k, v) in targets {
+        out = out.replace(&format!("{{{k}}}"), v);
+    }
+    out
+}
+
+/// Whether a concrete path (query stripped) fits an OpenAPI path pattern.
+fn matches_pattern(pattern: &str, path: &str) -> bool {
+    let path = path.split('?').next().unwrap_or(path);
+    let a: Vec<&str> = pattern.split('/').collect();
+    let b: Vec<&str> = path.split('/').collect();
+    a.len() == b.len()
+        && a.iter()
+            .zip(&b)
+            .all(|(x, y)| (x.starts_with('{') && x.ends_with('}') && !y.is_empty()) || x == y)
+}
+
+const METHODS: [&str; 5] = ["get", "post", "put", "patch", "delete"];
+
+#[tokio::test]
+async fn every_operation_refuses_callers_outside_scope() {
+    let app = TestApp::spawn().await;
+    let doc: Value = app.get("/api/openapi.json").await.json().await.unwrap();
+    let mut operations = BTreeSet::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for m in METHODS {
+            if item.get(m).is_some() {
+                operations.insert(format!("{} {path}", m.to_uppercase()));
+            }
+        }
+    }
+    let table: BTreeMap<&str, &Policy> = POLICY.iter().map(|p| (p.route, p)).collect();
+    assert_eq!(
+        table.len(),
+        POLICY.len(),
+        "a route is listed twice in POLICY"
+    );
+    // Reported at the end, after probing every operation that has a line, so one run
+    // shows all that is wrong.
+    let missing: Vec<&String> = operations
+        .iter()
+        .filter(|o| !table.contains_key(o.as_str()))
+        .collect();
+    let stale: Vec<&&str> = table.keys().filter(|k| !operations.contains(**k)).collect();
+
+    let t = app.seed_city_tree().await;
+    let targets = targets(&app, &t).await;
+    let sibling_secretary = app
+        .caller(
+            &[
+                (Role::BranchSecretary, Some(&t.branch_a1b)),
+                (Role::Member, Some(&t.branch_a1b)),
+            ],
+            Some(&t.member_a1b),
+        )
+        .await;
+    let other_county_admin = app
+        .caller(&[(Role::OrgAdmin, Some(&t.county_b))], None)
+        .await;
+    let other_member = app
+        .caller(&[(Role::Member, Some(&t.branch_a1c))], Some(&t.member_a1c))
+        .await;
+    let outsiders = [
+        ("(a) sibling branch secretary", &sibling_secretary),
+        ("(b) other county's org admin", &other_county_admin),
+        ("(c) member of another branch", &other_member),
+    ];
+    let sa = app.super_admin().await;
+
+    let mut failures = Vec::new();
+    let mut checked = 0;
+    for op in &operations {
+        let Some(policy) = table.get(op.as_str()) else {
+            continue;
+        };
+        let (method, pattern) = op.split_once(' ').unwrap();
+        let method = Method::from_bytes(method.as_bytes()).unwrap();
+        let path = fill(policy.call, &targets);
+        assert!(
+            !path.contains('{'),
+            "{op}: unknown placeholder in {:?} (known: {:?})",
+            policy.call,
+            targets.keys().collect::<Vec<_>>()
+        );
+        assert!(
+            matches_pattern(pattern, &path),
+            "{op}: the call path {path:?} does not fit the route"
+        );
+        let body: Option<Value> = policy.body.map(|b| {
+            serde_json::from_str(&fill(b, &targets))
+                .unwrap_or_else(|e| panic!("{op}: body is not JSON: {e}"))
+        });
+        let send = |who: Option<&Caller>| {
+            let mut rb = app.client.request(method.clone(), app.url(&path));
+            if let Some(c) = who {
+                rb = rb.header("authorization", c.bearer());
+            }
+            if let Some(b) = &body {
+                rb = rb.json(b);
+            }
+            async move {
+                let resp = rb.send().await.unwrap();
+                let status = resp.status().as_u16();
+                let text = resp.text().await.unwrap_or_default();
+                (status, text)
+            }
+        };
+
+        let (status, text) = send(None).await;
+        checked += 1;
+        match policy.rule {
+            Public => {
+                if status >= 500 {
+                    failures.push(format!("{op} anonymous: {status} {text}"));
+                }
+                continue;
+            }
+            SelfOnly | Scoped | SuperAdmin => {
+                if status != 401 {
+                    failures.push(format!("{op} anonymous: expected 401, got {status} {text}"));
+                }
+            }
+        }
+        if policy.rule == SelfOnly {
+            let fresh = app
+                .caller(&[(Role::Member, Some(&t.branch_b1a))], None)
+                .await;
+            let (status, text) = send(Some(&fresh)).await;
+            checked += 1;
+            if status >= 500 {
+                failures.push(format!("{op} signed in: {status} {text}"));
+            }
+            continue;
+        }
+        for (label, who) in outsiders {
+            let (status, text) = send(Some(who)).await;
+            checked += 1;
+            if status != 403 && status != 404 {
+                failures.push(format!(
+                    "{op} {label}: expected 403 or 404, got {status} {text}"
+                ));
+            }
+        }
+        // A control: the same GET by a super admin succeeds, so the refusals above were
+        // about scope, not about a target that does not exist.
+        if method == Method::GET {
+            let (status, text) = send(Some(&sa)).await;
+            if !(200..300).contains(&status) {
+                failures.push(format!(
+                    "{op} super admin control: expected 2xx, got {status} {text}"
+                ));
+            }
+        }
+    }
+    assert!(
+        failures.is_empty() && missing.is_empty() && stale.is_empty(),
+        "{} of {checked} calls broke the policy:\n{}\n\
+         Operations without a line in POLICY (add one each): {missing:#?}\n\
+         Lines in POLICY for operations that do not exist: {stale:#?}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
+
+#[test]
+fn patterns_match_concrete_paths() {
+    assert!(matches_pattern("/api/v1/orgs/{id}", "/api/v1/orgs/abc"));
+    assert!(matches_pattern("/api/v1/audit", "/api/v1/audit?org_id=x"));
+    assert!(!matches_pattern(
+        "/api/v1/orgs/{id}",
+        "/api/v1/orgs/abc/children"
+    ));
+    assert!(!matches_pattern("/api/v1/orgs/{id}", "/api/v1/orgs/"));
+    assert!(!matches_pattern("/api/v1/org/{id}", "/api/v1/orgs/abc"));
+}
