@@ -90,6 +90,23 @@ pub enum AppError {
 }
 
 impl AppError {
+    /// One field failed a rule of the service (beyond what the body type declares).
+    pub fn invalid(field: &str, code: &str, message: &str) -> Self {
+        Self::Validation(vec![FieldError {
+            field: field.into(),
+            code: code.into(),
+            message: message.into(),
+        }])
+    }
+
+    /// A conflict with the current state, under the generic `conflict` code.
+    pub fn conflict(detail: &str) -> Self {
+        Self::Conflict {
+            code: ErrorCode::Conflict,
+            detail: detail.into(),
+        }
+    }
+
     pub fn code(&self) -> ErrorCode {
         match self {
             Self::Validation(_) => ErrorCode::ValidationFailed,

@@ -2,7 +2,7 @@
 
 use diesel::prelude::*;
 use hongying_proto::grants::{CreateGrant, GrantListQuery, GrantRole, RoleGrant};
-use hongying_proto::{ErrorCode, FieldError, Page};
+use hongying_proto::{ErrorCode, Page};
 use serde_json::json;
 
 use crate::auth::{Principal, Role};
@@ -13,14 +13,6 @@ use crate::error::{AppError, AppResult};
 use crate::orgs::{Ctx, cursor};
 use crate::store::grants::{self as store, GrantRow};
 use crate::store::orgs as org_store;
-
-fn invalid(field: &str, code: &str, message: &str) -> AppError {
-    AppError::Validation(vec![FieldError {
-        field: field.into(),
-        code: code.into(),
-        message: message.into(),
-    }])
-}
 
 pub fn to_proto(g: GrantRow, account_display_name: String) -> AppResult<RoleGrant> {
     let role = GrantRole::parse(&g.role)
@@ -74,18 +66,22 @@ pub fn create(conn: &mut AnyConnection, ctx: &Ctx<'_>, req: CreateGrant) -> AppR
             return Err(AppError::Forbidden);
         }
         if org_id.is_none() && !req.role.org_optional() {
-            return Err(invalid("org_id", "required", "该角色须指定所在组织。"));
+            return Err(AppError::invalid(
+                "org_id",
+                "required",
+                "该角色须指定所在组织。",
+            ));
         }
         authorize(c, ctx.principal, req.role, org_id, false)?;
         if req.role == GrantRole::SuperAdmin && org_id.is_some() {
-            return Err(invalid(
+            return Err(AppError::invalid(
                 "org_id",
                 "not_allowed",
                 "超级管理员角色不属于任何组织，请不要指定组织。",
             ));
         }
         let Some(name) = store::account_name(c, &req.account_id)? else {
-            return Err(invalid("account_id", "not_found", "账号不存在。"));
+            return Err(AppError::invalid("account_id", "not_found", "账号不存在。"));
         };
         if store::active_exists(c, &req.account_id, req.role.as_str(), org_id)? {
             return Err(AppError::Conflict {

@@ -33,14 +33,6 @@ use crate::store::meetings::{
 const CURSOR_TAG: &str = "meetings";
 const TS_FORMAT: &str = "%Y-%m-%dT%H:%M:%S%.6f";
 
-fn invalid(field: &str, code: &str, message: &str) -> AppError {
-    AppError::Validation(vec![FieldError {
-        field: field.into(),
-        code: code.into(),
-        message: message.into(),
-    }])
-}
-
 fn bad_stored(what: &str, v: &str) -> AppError {
     AppError::Internal(anyhow::anyhow!("stored meeting {what} {v:?}"))
 }
@@ -214,7 +206,7 @@ fn check_person(
         .first(conn)
         .optional()?;
     let Some((own, group)) = placement else {
-        return Err(invalid(field, "unknown_member", "找不到该党员"));
+        return Err(AppError::invalid(field, "unknown_member", "找不到该党员"));
     };
     if group.as_deref() == Some(org_id) {
         return Ok(());
@@ -231,7 +223,11 @@ fn check_person(
         .count()
         .get_result(conn)?;
     if related == 0 {
-        return Err(invalid(field, "unknown_member", "该党员不属于本组织"));
+        return Err(AppError::invalid(
+            field,
+            "unknown_member",
+            "该党员不属于本组织",
+        ));
     }
     Ok(())
 }
@@ -792,13 +788,21 @@ pub fn add_observer(
         if let Some(m) = &req.member_id {
             let n: i64 = members::table.find(m).count().get_result(c)?;
             if n == 0 {
-                return Err(invalid("member_id", "unknown_member", "找不到该人员"));
+                return Err(AppError::invalid(
+                    "member_id",
+                    "unknown_member",
+                    "找不到该人员",
+                ));
             }
         }
         if let Some(a) = &req.account_id {
             let n: i64 = accounts::table.find(a).count().get_result(c)?;
             if n == 0 {
-                return Err(invalid("account_id", "unknown_account", "找不到该账号"));
+                return Err(AppError::invalid(
+                    "account_id",
+                    "unknown_account",
+                    "找不到该账号",
+                ));
             }
         }
         let obs = ObserverRow {
@@ -893,7 +897,7 @@ pub fn create_exclusion(
             .iter()
             .any(|p| p.member_id == req.member_id && p.status.has_voting_right());
         if !voting {
-            return Err(invalid(
+            return Err(AppError::invalid(
                 "member_id",
                 "not_voting_member",
                 "只有本次会议有表决权的党员才能申请不计入应到会人数",

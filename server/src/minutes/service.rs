@@ -1,11 +1,11 @@
 //! Writing the record: points, summary and resolutions, sign-off, submission, review,
 //! attachments. Each change runs with its checks and its audit row in one transaction.
 
+use hongying_proto::ErrorCode;
 use hongying_proto::meetings::MeetingStatus;
 use hongying_proto::minutes::{
     AddPoint, AttachmentMeta, MinutePoint, MinutesRecord, PutMinutes, ReviewMinutes, SignAs,
 };
-use hongying_proto::{ErrorCode, FieldError};
 use serde_json::json;
 
 use super::attachments::{self, Kind};
@@ -22,21 +22,6 @@ use crate::motions::tally;
 use crate::store::meetings::{self as meetings_store, MeetingRow, StatusChange};
 use crate::store::minutes::{self as store, AttachmentRow, MinutesRow, PointRow};
 use diesel::prelude::*;
-
-fn invalid(field: &str, code: &str, message: &str) -> AppError {
-    AppError::Validation(vec![FieldError {
-        field: field.into(),
-        code: code.into(),
-        message: message.into(),
-    }])
-}
-
-fn conflict(detail: &str) -> AppError {
-    AppError::Conflict {
-        code: ErrorCode::Conflict,
-        detail: detail.into(),
-    }
-}
 
 fn status(m: &MeetingRow) -> AppResult<MeetingStatus> {
     MeetingStatus::parse(&m.status)
@@ -73,11 +58,11 @@ fn require_writable(m: &MeetingRow) -> AppResult<()> {
     match status(m)? {
         MeetingStatus::InProgress | MeetingStatus::Ended => Ok(()),
         MeetingStatus::Draft | MeetingStatus::Scheduled => {
-            Err(conflict("会议尚未开始，还不能记录。"))
+            Err(AppError::conflict("会议尚未开始，还不能记录。"))
         }
-        MeetingStatus::Cancelled => Err(conflict("会议已取消。")),
+        MeetingStatus::Cancelled => Err(AppError::conflict("会议已取消。")),
         MeetingStatus::MinutesSubmitted | MeetingStatus::Reviewed => {
-            Err(conflict("会议记录已提交，不能再修改。"))
+            Err(AppError::conflict("会议记录已提交，不能再修改。"))
         }
     }
 }
@@ -123,11 +108,11 @@ pub fn add_point(
                 .first::<String>(c)
                 .optional()?
                 .ok_or_else(|| {
-                    invalid("speaker_member_id", "unknown_member", "找不到该发言人。")
+                    AppError::invalid("speaker_member_id", "unknown_member", "找不到该发言人。")
                 })?,
             (None, Some(name)) => name.trim().to_owned(),
             (None, None) => {
-                return Err(invalid(
+                return Err(AppError::invalid(
                     "speaker_name",
                     "required",
                     "须填写发言人（党员编号或姓名）。",
@@ -138,7 +123,7 @@ pub fn add_point(
             let agenda: Vec<serde_json::Value> =
                 serde_json::from_str(&meeting.agenda_json).unwrap_or_default();
             if usize::try_from(item).map_or(true, |i| i == 0 || i > agenda.len()) {
-                return Err(invalid(
+                return Err(AppError::invalid(
                     "agenda_item",
                     "unknown_item",
                     "议题序号超出本次会议的议程。",
@@ -147,7 +132,7 @@ pub fn add_point(
         }
         let mut minutes = store::ensure(c, &meeting.id, ctx.now)?;
         if minutes.submitted_at.is_some() {
-            return Err(conflict("会议记录已提交，不能再修改。"));
+            return Err(AppError::conflict("会议记录已提交，不能再修改。"));
         }
         let cleared = clear_signatures(&mut minutes);
         minutes.updated_at = ctx.now;
@@ -257,9 +242,9 @@ pub fn sign(
         match status(&meeting)? {
             MeetingStatus::Ended => {}
             MeetingStatus::MinutesSubmitted | MeetingStatus::Reviewed => {
-                return Err(conflict("会议记录已提交。"));
+                return Err(AppError::conflict("会议记录已提交。"));
             }
-            _ => return Err(conflict("会议结束后方可签字。")),
+            _ => return Err(AppError::conflict("会议结束后方可签字。")),
         }
         let mut minutes = store::ensure(c, &meeting.id, ctx.now)?;
         let already = match as_ {
@@ -309,7 +294,7 @@ pub fn submit(
         let to = lifecycle::transition(from, Action::SubmitMinutes)?;
         let mut minutes = store::ensure(c, &meeting.id, ctx.now)?;
         if minutes.host_signed_at.is_none() || minutes.recorder_signed_at.is_none() {
-            return Err(conflict("提交前须由主持人和记录人签字。"));
+            return Err(AppError::conflict("提交前须由主持人和记录人签字。"));
         }
         let at_end = record::quorum_at_end(c, &meeting, policy)?;
         let snapshot = match (at_end, meeting.ended_at) {
@@ -443,9 +428,9 @@ pub fn check_upload(
     meetings::require_attendance_keeper(conn, principal, &meeting)?;
     match status(&meeting)? {
         MeetingStatus::MinutesSubmitted | MeetingStatus::Reviewed => {
-            Err(conflict("会议记录已提交，不能再添加附件。"))
+            Err(AppError::conflict("会议记录已提交，不能再添加附件。"))
         }
-        MeetingStatus::Cancelled => Err(conflict("会议已取消。")),
+        MeetingStatus::Cancelled => Err(AppError::conflict("会议已取消。")),
         _ => Ok(()),
     }
 }

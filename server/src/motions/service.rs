@@ -12,7 +12,7 @@ use hongying_proto::motions::{
     Motion, MotionKind, MotionResult, MotionStatus, QuorumSnapshot, RegisterWrittenOpinion,
     VotingMethod, WrittenOpinion,
 };
-use hongying_proto::{ErrorCode, FieldError, Page, PageQuery};
+use hongying_proto::{ErrorCode, Page, PageQuery};
 use hongying_signaling::quorum::{BodyKind, Presence, PresenceMode, RollCall, assess_quorum};
 use serde_json::json;
 
@@ -31,21 +31,6 @@ use crate::store::meetings::MeetingRow;
 use crate::store::motions::{
     self as store, BallotRow, CandidateRow, MotionRow, TallyRow, WrittenRow,
 };
-
-fn invalid(field: &str, code: &str, message: &str) -> AppError {
-    AppError::Validation(vec![FieldError {
-        field: field.into(),
-        code: code.into(),
-        message: message.into(),
-    }])
-}
-
-fn conflict(detail: &str) -> AppError {
-    AppError::Conflict {
-        code: ErrorCode::Conflict,
-        detail: detail.into(),
-    }
-}
 
 fn domain(status: u16, code: ErrorCode, detail: &str) -> AppError {
     AppError::Domain {
@@ -249,14 +234,14 @@ fn check_candidate_member(
         .first(conn)
         .optional()?;
     let Some((org, _group, status)) = row else {
-        return Err(invalid(
+        return Err(AppError::invalid(
             "candidate_member_id",
             "unknown_member",
             "找不到该人员。",
         ));
     };
     if org != meeting.org_id {
-        return Err(invalid(
+        return Err(AppError::invalid(
             "candidate_member_id",
             "not_in_branch",
             "该人员的组织关系不在召开会议的支部。",
@@ -268,7 +253,7 @@ fn check_candidate_member(
         _ => status == MemberStatus::Probationary,
     };
     if !fits {
-        return Err(invalid(
+        return Err(AppError::invalid(
             "candidate_member_id",
             "candidate_status",
             match kind {
@@ -294,11 +279,11 @@ pub fn create(
             meeting_status(&meeting)?,
             MeetingStatus::Draft | MeetingStatus::Scheduled | MeetingStatus::InProgress
         ) {
-            return Err(conflict("会议已结束或已取消，不能再添加议题。"));
+            return Err(AppError::conflict("会议已结束或已取消，不能再添加议题。"));
         }
         let title = req.title.trim();
         if title.is_empty() {
-            return Err(invalid("title", "length", "议题标题不能为空。"));
+            return Err(AppError::invalid("title", "length", "议题标题不能为空。"));
         }
         let candidates = req.candidates.clone().unwrap_or_default();
         match req.kind {
@@ -307,7 +292,7 @@ pub fn create(
                     || req.seats.is_some()
                     || !candidates.is_empty()
                 {
-                    return Err(invalid(
+                    return Err(AppError::invalid(
                         "kind",
                         "not_allowed",
                         "一般事项表决不设候选人和名额。",
@@ -316,21 +301,21 @@ pub fn create(
             }
             k if k.is_admission() => {
                 let Some(candidate) = req.candidate_member_id.as_deref() else {
-                    return Err(invalid(
+                    return Err(AppError::invalid(
                         "candidate_member_id",
                         "required",
                         "接收、转正和延长预备期须且只能针对一名对象表决。",
                     ));
                 };
                 if req.seats.is_some() || !candidates.is_empty() {
-                    return Err(invalid(
+                    return Err(AppError::invalid(
                         "candidates",
                         "not_allowed",
                         "接收、转正和延长预备期一次只表决一名对象，不设候选人名单和名额。",
                     ));
                 }
                 if !is_congress_body(c, &meeting)? {
-                    return Err(invalid(
+                    return Err(AppError::invalid(
                         "kind",
                         "congress_only",
                         "接收、转正和延长预备期须由支部党员大会表决。",
@@ -340,17 +325,21 @@ pub fn create(
             }
             _ => {
                 let Some(seats) = req.seats else {
-                    return Err(invalid("seats", "required", "选举须填写应选名额。"));
+                    return Err(AppError::invalid(
+                        "seats",
+                        "required",
+                        "选举须填写应选名额。",
+                    ));
                 };
                 if req.candidate_member_id.is_some() {
-                    return Err(invalid(
+                    return Err(AppError::invalid(
                         "candidate_member_id",
                         "not_allowed",
                         "选举的候选人请填写在 candidates 中。",
                     ));
                 }
                 if usize::try_from(seats).unwrap_or(usize::MAX) > candidates.len() {
-                    return Err(invalid(
+                    return Err(AppError::invalid(
                         "candidates",
                         "too_few",
                         "候选人人数不得少于应选名额。",
@@ -359,21 +348,21 @@ pub fn create(
                 let mut names: Vec<&str> = candidates.iter().map(|c| c.name.trim()).collect();
                 names.sort_unstable();
                 if names.iter().any(|n| n.is_empty()) || names.windows(2).any(|w| w[0] == w[1]) {
-                    return Err(invalid(
+                    return Err(AppError::invalid(
                         "candidates",
                         "duplicate",
                         "候选人姓名不能为空或重复。",
                     ));
                 }
                 if req.voting_method == VotingMethod::ShowOfHands {
-                    return Err(invalid(
+                    return Err(AppError::invalid(
                         "voting_method",
                         "secret_required",
                         "选举须以选票（应用内或无记名投票）进行，不能举手表决。",
                     ));
                 }
                 if !is_congress_body(c, &meeting)? {
-                    return Err(invalid(
+                    return Err(AppError::invalid(
                         "kind",
                         "congress_only",
                         "选举须由支部党员大会进行。",
@@ -383,7 +372,7 @@ pub fn create(
                     if let Some(m) = cand.member_id.as_deref()
                         && member_name(c, m)?.is_none()
                     {
-                        return Err(invalid(
+                        return Err(AppError::invalid(
                             &format!("candidates[{i}].member_id"),
                             "unknown_member",
                             "找不到该候选人。",
@@ -492,7 +481,7 @@ pub fn register_written(
         let (motion, meeting) = load_managed(c, ctx.principal, motion_id)?;
         let kind = motion_kind(&motion)?;
         if !kind.is_admission() {
-            return Err(invalid(
+            return Err(AppError::invalid(
                 "member_id",
                 "written_not_allowed",
                 "只有接收预备党员、预备党员转正和延长预备期的表决可以登记书面意见。",
@@ -501,7 +490,9 @@ pub fn register_written(
         match motion_status(&motion)? {
             MotionStatus::Draft => {}
             MotionStatus::Open => {
-                return Err(conflict("表决已开始，书面意见须在表决开始前登记。"));
+                return Err(AppError::conflict(
+                    "表决已开始，书面意见须在表决开始前登记。",
+                ));
             }
             MotionStatus::Closed => {
                 return Err(domain(409, ErrorCode::MotionClosed, "表决已结束。"));
@@ -516,7 +507,7 @@ pub fn register_written(
             .map(|m| m.status);
         let name = match standing {
             None => {
-                return Err(invalid(
+                return Err(AppError::invalid(
                     "member_id",
                     "not_in_body",
                     "该党员不属于本次会议的参会范围。",
@@ -570,7 +561,7 @@ pub fn register_written(
 
 fn require_in_progress(meeting: &MeetingRow, what: &str) -> AppResult<()> {
     if meeting_status(meeting)? != MeetingStatus::InProgress {
-        return Err(conflict(&format!("会议未在进行中，不能{what}。")));
+        return Err(AppError::conflict(&format!("会议未在进行中，不能{what}。")));
     }
     Ok(())
 }
@@ -602,7 +593,7 @@ pub fn open(
         let q = assess_quorum(&roll.roll, &roll.thresholds);
         let snap = tally::snapshot(&q, ctx.now);
         if !store::open(c, &motion.id, ctx.now, &to_json(&snap)?)? {
-            return Err(conflict("表决状态已被他人更改，请刷新后重试。"));
+            return Err(AppError::conflict("表决状态已被他人更改，请刷新后重试。"));
         }
         ctx.audit(
             c,
@@ -698,7 +689,7 @@ pub fn close(
 
         let result = if vm == VotingMethod::ShowOfHands {
             let Some(t) = store::tally(c, &motion.id)? else {
-                return Err(conflict("举手表决须先录入赞成、反对、弃权票数。"));
+                return Err(AppError::conflict("举手表决须先录入赞成、反对、弃权票数。"));
             };
             let n = |v: i32| u32::try_from(v).unwrap_or(0);
             tally::tally_counts(
@@ -749,7 +740,7 @@ pub fn close(
             }
         };
         if !store::close(c, &motion.id, ctx.now, &to_json(&snap)?, &to_json(&result)?)? {
-            return Err(conflict("表决状态已被他人更改，请刷新后重试。"));
+            return Err(AppError::conflict("表决状态已被他人更改，请刷新后重试。"));
         }
         ctx.audit(
             c,
@@ -789,7 +780,9 @@ pub fn enter_tally(
     write_tx(conn, |c| {
         let (motion, meeting) = load_managed(c, ctx.principal, motion_id)?;
         if method(&motion)? != VotingMethod::ShowOfHands {
-            return Err(conflict("该议题不是举手表决，票数由党员在应用中投票产生。"));
+            return Err(AppError::conflict(
+                "该议题不是举手表决，票数由党员在应用中投票产生。",
+            ));
         }
         match motion_status(&motion)? {
             MotionStatus::Open => {}
@@ -805,7 +798,7 @@ pub fn enter_tally(
         let q = assess_quorum(&roll.roll, &roll.thresholds);
         let total = u64::from(req.yes) + u64::from(req.no) + u64::from(req.abstain);
         if total > u64::from(q.present_voting) {
-            return Err(invalid(
+            return Err(AppError::invalid(
                 "yes",
                 "exceeds_present",
                 &format!(
@@ -960,7 +953,7 @@ fn cast(
         }
         let vm = method(&motion)?;
         if vm == VotingMethod::ShowOfHands {
-            return Err(conflict(
+            return Err(AppError::conflict(
                 "该议题以举手方式表决，由书记录入票数，无需在应用中投票。",
             ));
         }

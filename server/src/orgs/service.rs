@@ -7,7 +7,7 @@ use hongying_proto::orgs::{
     AddPost, CreateOrg, EndPost, MoveOrg, Org, OrgDetail, OrgDomain, OrgKind, OrgPost, OrgStatus,
     PostKind, SubtreeQuery, UpdateOrg,
 };
-use hongying_proto::{ErrorCode, FieldError, Page, PageQuery};
+use hongying_proto::{ErrorCode, Page, PageQuery};
 use serde_json::{Map, Value, json};
 
 use super::{Ctx, cursor};
@@ -24,18 +24,6 @@ const BRANCH_LEADERS: [Role; 2] = [Role::BranchSecretary, Role::BranchCommittee]
 /// moves exclusive, so a create never links a child to ancestors a concurrent move is
 /// rewriting, and two moves cannot build a cycle. (SQLite writers are serialized already.)
 const TREE_LOCK: i64 = 0x6f72_675f_7472_6565;
-
-fn field(field: &str, code: &str, message: &str) -> FieldError {
-    FieldError {
-        field: field.into(),
-        code: code.into(),
-        message: message.into(),
-    }
-}
-
-fn invalid(field_name: &str, code: &str, message: &str) -> AppError {
-    AppError::Validation(vec![field(field_name, code, message)])
-}
 
 fn lock_tree(conn: &mut AnyConnection, exclusive: bool) -> QueryResult<()> {
     if conn.backend() == Backend::Postgres {
@@ -106,12 +94,12 @@ pub fn default_term_end(domain: OrgDomain, start: NaiveDate) -> NaiveDate {
 
 fn check_term(start: Option<NaiveDate>, end: Option<NaiveDate>) -> AppResult<()> {
     match (start, end) {
-        (Some(s), Some(e)) if e <= s => Err(invalid(
+        (Some(s), Some(e)) if e <= s => Err(AppError::invalid(
             "term_end",
             "term_order",
             "届期结束日期须晚于开始日期。",
         )),
-        (None, Some(_)) => Err(invalid(
+        (None, Some(_)) => Err(AppError::invalid(
             "term_start",
             "required",
             "设置届期结束日期时须同时有开始日期。",
@@ -124,14 +112,14 @@ fn check_term(start: Option<NaiveDate>, end: Option<NaiveDate>) -> AppResult<()>
 fn check_placement(kind: OrgKind, parent: Option<&OrgRow>) -> AppResult<()> {
     let parent_kind = parent.map(kind_of).transpose()?;
     if parent_kind == Some(OrgKind::PartyGroup) {
-        return Err(invalid(
+        return Err(AppError::invalid(
             "parent_id",
             "party_group_parent",
             "党小组下不能再设下级组织。",
         ));
     }
     if kind == OrgKind::PartyGroup && !parent_kind.is_some_and(OrgKind::is_branch) {
-        return Err(invalid(
+        return Err(AppError::invalid(
             "kind",
             "party_group_placement",
             "党小组只能设在党支部（含联合党支部、临时党支部）之下。",
@@ -158,7 +146,7 @@ fn expected_version(body: Option<i32>, if_match: Option<i32>) -> AppResult<i32> 
             "If-Match 与请求体中的 version 不一致。".into(),
         )),
         (Some(v), _) | (None, Some(v)) => Ok(v),
-        (None, None) => Err(invalid(
+        (None, None) => Err(AppError::invalid(
             "version",
             "required",
             "须提供读取时的 version（或 If-Match 请求头），以免覆盖他人的修改。",
@@ -186,7 +174,7 @@ pub fn create(conn: &mut AnyConnection, ctx: &Ctx<'_>, req: CreateOrg) -> AppRes
         };
         let name = req.name.trim();
         if name.is_empty() {
-            return Err(invalid("name", "length", "名称不能为空。"));
+            return Err(AppError::invalid("name", "length", "名称不能为空。"));
         }
         check_placement(req.kind, parent.as_ref())?;
         if let Some(p) = &parent {
@@ -199,7 +187,7 @@ pub fn create(conn: &mut AnyConnection, ctx: &Ctx<'_>, req: CreateOrg) -> AppRes
         check_term(req.term_start, term_end)?;
         let id = new_id();
         let code = match req.code.as_deref().map(str::trim) {
-            Some("") => return Err(invalid("code", "length", "组织代码不能为空。")),
+            Some("") => return Err(AppError::invalid("code", "length", "组织代码不能为空。")),
             Some(code) => code.to_string(),
             None => id.replace('-', ""),
         };
@@ -383,7 +371,7 @@ pub fn update(
         };
         if let Some(name) = patch.name.as_deref().map(str::trim) {
             if name.is_empty() {
-                return Err(invalid("name", "length", "名称不能为空。"));
+                return Err(AppError::invalid("name", "length", "名称不能为空。"));
             }
             if name != row.name {
                 note("name", json!(row.name), json!(name));
@@ -481,7 +469,7 @@ pub fn move_org(
         let version = expected_version(req.version, if_match)?;
         let new_parent = store::find(c, new_parent_id)?.ok_or(AppError::NotFound)?;
         if store::is_in_subtree(c, id, &new_parent.id)? {
-            return Err(invalid(
+            return Err(AppError::invalid(
                 "parent_id",
                 "cycle",
                 "不能把组织移动到它自身或它的下级组织之下。",
@@ -564,7 +552,7 @@ pub fn add_post(
         let org = authorize_posts(c, ctx.principal, org_id)?;
         let is_group = kind_of(&org)? == OrgKind::PartyGroup;
         if is_group != (req.post == PostKind::GroupLeader) {
-            return Err(invalid(
+            return Err(AppError::invalid(
                 "post",
                 "post_kind",
                 if is_group {
@@ -575,7 +563,7 @@ pub fn add_post(
             ));
         }
         let Some(member_name) = member_belongs(c, &req.member_id, &org)? else {
-            return Err(invalid(
+            return Err(AppError::invalid(
                 "member_id",
                 "not_in_org",
                 "该党员不属于本组织或其党小组，不能任职。",
@@ -636,7 +624,7 @@ pub fn end_post(
         }
         let until = req.until.unwrap_or_else(|| ctx.today());
         if until < post.since {
-            return Err(invalid(
+            return Err(AppError::invalid(
                 "until",
                 "before_since",
                 "离任日期不能早于任职日期。",
