@@ -427,6 +427,7 @@ diesel::joinable!(attendance_intervals -> meetings (meeting_id));
 diesel::joinable!(meetings -> organizations (org_id));
 diesel::joinable!(members -> organizations (org_id));
 diesel::joinable!(role_grants -> accounts (account_id));
+diesel::joinable!(accounts -> members (member_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     organizations,

@@ -16,34 +16,30 @@ pub fn load(
     session_id: &str,
     now: NaiveDateTime,
 ) -> Result<Option<Principal>, AppError> {
-    let account: Option<(String, Option<String>)> = accounts::table
-        .find(account_id)
+    // One query for the account, its member's branch and whether the session lives: a
+    // session is live while its family has a token that is neither revoked nor expired
+    // (rotated ones stay unrevoked until reuse is detected).
+    let live_session = diesel::dsl::exists(
+        refresh_tokens::table
+            .filter(refresh_tokens::family_id.eq(session_id))
+            .filter(refresh_tokens::account_id.eq(account_id))
+            .filter(refresh_tokens::revoked_at.is_null())
+            .filter(refresh_tokens::expires_at.gt(now)),
+    );
+    let found: Option<(String, Option<String>, Option<String>)> = accounts::table
+        .left_join(members::table)
+        .filter(accounts::id.eq(account_id))
         .filter(accounts::status.eq("active"))
-        .select((accounts::id, accounts::member_id))
+        .filter(live_session)
+        .select((
+            accounts::id,
+            accounts::member_id,
+            members::org_id.nullable(),
+        ))
         .first(conn)
         .optional()?;
-    let Some((account_id, member_id)) = account else {
+    let Some((account_id, member_id, member_org_id)) = found else {
         return Ok(None);
-    };
-    // A session is live while its family has a token that is neither revoked nor
-    // expired (the newest one; rotated ones stay unrevoked until reuse is detected).
-    let live: i64 = refresh_tokens::table
-        .filter(refresh_tokens::family_id.eq(session_id))
-        .filter(refresh_tokens::account_id.eq(&account_id))
-        .filter(refresh_tokens::revoked_at.is_null())
-        .filter(refresh_tokens::expires_at.gt(now))
-        .count()
-        .get_result(conn)?;
-    if live == 0 {
-        return Ok(None);
-    }
-    let member_org_id = match &member_id {
-        Some(m) => members::table
-            .find(m)
-            .select(members::org_id)
-            .first::<String>(conn)
-            .optional()?,
-        None => None,
     };
     let grants = role_grants::table
         .filter(role_grants::account_id.eq(&account_id))
