@@ -32,7 +32,12 @@ async fn a_retried_create_makes_one_organization() {
     // Same key, different body: refused, nothing created.
     let mut other = body.clone();
     other["name"] = json!("另一个名称");
-    expect_problem(send("create-pds-1", other).await.unwrap(), 422, "idempotency_key_reused").await;
+    expect_problem(
+        send("create-pds-1", other).await.unwrap(),
+        422,
+        "idempotency_key_reused",
+    )
+    .await;
 
     // Without the key the same request is a new request: the code is taken.
     let again = app
