@@ -1,0 +1,3 @@
+//! 组织关系转接: transfer requests, their approval steps and the move of the member.
+
+pub mod machine;
