@@ -351,3 +351,64 @@ async fn two_concurrent_approvals_one_wins() {
     assert_eq!(t["status"], "approved_by_branch");
     assert_eq!(t["steps"].as_array().unwrap().len(), 2);
 }
+
+/// Whether `member_id` is on the congress roster (E) of the meeting, read before it starts.
+async fn on_roster(app: &TestApp, who: &Caller, meeting: &str, member_id: &str) -> bool {
+    let q = ok_json(
+        call(
+            app,
+            who,
+            Method::GET,
+            &format!("/api/v1/meetings/{meeting}/quorum"),
+            None,
+        )
+        .await,
+        200,
+    )
+    .await;
+    q["missing"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|p| p["member_id"] == member_id)
+}
+
+#[tokio::test]
+async fn member_is_on_exactly_one_congress_roster_before_and_after_the_move() {
+    let w = world().await;
+    let app = &w.app;
+    let sa = app.super_admin().await;
+    let mut meetings = Vec::new();
+    for org in [&w.tree.branch_a1a, &w.tree.branch_a2a] {
+        let m = ok_json(
+            call(
+                app,
+                &sa,
+                Method::POST,
+                &format!("/api/v1/orgs/{org}/meetings"),
+                Some(json!({"kind": "congress", "title": "党员大会", "scheduled_start": "2026-12-01T02:00:00Z", "scheduled_end": "2026-12-01T04:00:00Z", "mode": "in_person"})),
+            )
+            .await,
+            201,
+        )
+        .await;
+        meetings.push(m["id"].as_str().unwrap().to_string());
+    }
+    let member = w.tree.member_a1a.clone();
+    let id = start(&w, &w.member).await;
+    ok_json(
+        step(app, &w.secretary_a1a, &id, "approve_branch").await,
+        200,
+    )
+    .await;
+    ok_json(
+        step(app, &w.town_a1_admin, &id, "approve_committee").await,
+        200,
+    )
+    .await;
+    assert!(on_roster(app, &sa, &meetings[0], &member).await);
+    assert!(!on_roster(app, &sa, &meetings[1], &member).await);
+    ok_json(step(app, &w.town_a2_admin, &id, "accept").await, 200).await;
+    assert!(!on_roster(app, &sa, &meetings[0], &member).await);
+    assert!(on_roster(app, &sa, &meetings[1], &member).await);
+}
