@@ -96,3 +96,32 @@ pub struct Transfer {
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
+
+/// `GET /orgs/{org_id}/transfers/worklist`: which of the organization's transfers wait
+/// on it (待办), wait on others (未办结), went out or came in (history), and how many of
+/// its to-dos are older than `overdue_days` (审批超时).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct TransferWorklist {
+    pub todo: Vec<String>,
+    pub waiting: Vec<String>,
+    pub history_out: Vec<String>,
+    pub history_in: Vec<String>,
+    pub overdue: Vec<String>,
+    pub counts: TransferCounts,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct TransferCounts {
+    pub todo: u32,
+    pub waiting: u32,
+    pub history_out: u32,
+    pub history_in: u32,
+    pub overdue: u32,
+}
+
+#[derive(Debug, Clone, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct WorklistQuery {
+    /// Days a to-do may wait before it counts as overdue (default 7, 1 to 365).
+    pub overdue_days: Option<u32>,
+}

@@ -117,6 +117,7 @@ const POLICY: &[Policy] = &[
     p("POST /api/v1/transfers", Scoped, "/api/v1/transfers", Some(r#"{"member_id":"{member}","kind":"out_of_city","outside_org_name":"柳州市某党委","reason":"工作调动"}"#)),
     p("GET /api/v1/transfers/{id}", Scoped, "/api/v1/transfers/{transfer}", None),
     p("POST /api/v1/transfers/{id}/steps", Scoped, "/api/v1/transfers/{transfer}/steps", Some(r#"{"action":"approve_branch"}"#)),
+    p("GET /api/v1/orgs/{org_id}/transfers/worklist", Scoped, "/api/v1/orgs/{org}/transfers/worklist", None),
     // meetings
     p("POST /api/v1/orgs/{org_id}/meetings", Scoped, "/api/v1/orgs/{org}/meetings", Some(r#"{"kind":"congress","title":"党员大会","scheduled_start":"2026-12-01T02:00:00Z","scheduled_end":"2026-12-01T04:00:00Z","mode":"in_person"}"#)),
     p("GET /api/v1/orgs/{org_id}/meetings", Scoped, "/api/v1/orgs/{org}/meetings", None),

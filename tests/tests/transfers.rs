@@ -76,6 +76,28 @@ async fn notices_for(app: &TestApp, member_id: &str) -> i64 {
     .unwrap()
 }
 
+async fn worklist(app: &TestApp, who: &Caller, org: &str, q: &str) -> Value {
+    let path = format!("/api/v1/orgs/{org}/transfers/worklist{q}");
+    ok_json(call(app, who, Method::GET, &path, None).await, 200).await
+}
+
+/// Makes the transfer's current status `days` days old.
+async fn backdate(app: &TestApp, id: &str, days: i64) {
+    use hongying_server::db::schema::transfers;
+    let state = app.state.clone();
+    let id = id.to_string();
+    tokio::task::spawn_blocking(move || {
+        let mut c = state.db.get().unwrap();
+        let then = state.clock.now() - chrono::Duration::days(days);
+        diesel::update(transfers::table.find(&id))
+            .set(transfers::status_since.eq(then))
+            .execute(&mut c)
+            .unwrap();
+    })
+    .await
+    .unwrap();
+}
+
 /// The city tree with both towns of county A and the town of county B as basic-level
 /// committees with approval authority, and the people who act.
 struct World {
@@ -183,11 +205,27 @@ async fn within_county_end_to_end_moves_the_member_only_on_acceptance() {
         200,
     )
     .await;
+    // The sending committee has it to do; the branch waits on others.
+    let c = worklist(app, &w.town_a1_admin, &w.tree.town_a1, "").await;
+    assert_eq!(c["counts"]["todo"], 1, "{c}");
+    assert_eq!(c["counts"]["overdue"], 0, "{c}");
+    assert_eq!(c["counts"]["history_out"], 1, "{c}");
+    let b = worklist(app, &w.secretary_a1a, &w.tree.branch_a1a, "").await;
+    assert_eq!(b["counts"]["todo"], 0, "{b}");
+    assert_eq!(b["counts"]["waiting"], 1, "{b}");
+    backdate(app, &id, 8).await;
+    let c = worklist(app, &w.town_a1_admin, &w.tree.town_a1, "").await;
+    assert_eq!(c["overdue"][0], id.as_str(), "{c}");
+    let c = worklist(app, &w.town_a1_admin, &w.tree.town_a1, "?overdue_days=30").await;
+    assert_eq!(c["counts"]["overdue"], 0, "{c}");
     ok_json(
         step(app, &w.town_a1_admin, &id, "approve_committee").await,
         200,
     )
     .await;
+    let r = worklist(app, &w.town_a2_admin, &w.tree.town_a2, "").await;
+    assert_eq!(r["counts"]["todo"], 1, "{r}");
+    assert_eq!(r["counts"]["history_in"], 1, "{r}");
     // Approved on the sending side: the member still belongs to the old branch.
     assert_eq!(member_org(app, &w.tree.member_a1a).await, w.tree.branch_a1a);
 

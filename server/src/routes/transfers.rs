@@ -2,7 +2,9 @@
 
 use actix_web::{get, post, web};
 use hongying_proto::Problem;
-use hongying_proto::transfers::{CreateTransfer, Transfer, TransferStepRequest};
+use hongying_proto::transfers::{
+    CreateTransfer, Transfer, TransferStepRequest, TransferWorklist, WorklistQuery,
+};
 
 use crate::auth::Principal;
 use crate::auth::principal::RequestMeta;
@@ -76,8 +78,32 @@ pub async fn act_on_transfer(
     Ok(web::Json(t))
 }
 
+/// An organization's transfer work lists (待办, 未办结, history out and in, overdue) with
+/// counts for the dashboard: managers of the organization.
+#[utoipa::path(tag = "transfers", params(("org_id" = String, Path), WorklistQuery), responses(
+    (status = 200, body = TransferWorklist),
+    (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem),
+    (status = 422, body = Problem),
+))]
+#[get("/orgs/{org_id}/transfers/worklist")]
+pub async fn transfer_worklist(
+    state: web::Data<AppState>,
+    principal: Principal,
+    org_id: web::Path<String>,
+    q: web::Query<WorklistQuery>,
+) -> AppResult<web::Json<TransferWorklist>> {
+    let now = state.clock.now();
+    let (org_id, days) = (org_id.into_inner(), q.into_inner().overdue_days);
+    let w = state
+        .db
+        .run(move |c| crate::transfers::service::worklist(c, &principal, &org_id, days, now))
+        .await?;
+    Ok(web::Json(w))
+}
+
 pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     cfg.service(create_transfer)
         .service(get_transfer)
-        .service(act_on_transfer);
+        .service(act_on_transfer)
+        .service(transfer_worklist);
 }

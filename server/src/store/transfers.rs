@@ -173,3 +173,18 @@ pub fn member_ids_with_roles(
         .load(conn)?;
     Ok(ids.into_iter().flatten().collect())
 }
+
+/// Every transfer in which `org_id` is the sending or receiving branch or committee.
+pub fn involving(conn: &mut AnyConnection, org_id: &str) -> QueryResult<Vec<TransferRow>> {
+    transfers::table
+        .filter(
+            transfers::from_org_id
+                .eq(org_id)
+                .or(transfers::from_committee_id.eq(org_id))
+                .or(transfers::to_org_id.eq(org_id))
+                .or(transfers::to_committee_id.eq(org_id)),
+        )
+        .order(transfers::id.asc())
+        .select(TransferRow::as_select())
+        .load(conn)
+}

@@ -4,7 +4,8 @@
 use chrono::{DateTime, NaiveDateTime, Utc};
 use hongying_proto::ErrorCode;
 use hongying_proto::transfers::{
-    CreateTransfer, Transfer, TransferKind, TransferStep, TransferStepRequest,
+    CreateTransfer, Transfer, TransferCounts, TransferKind, TransferStep, TransferStepRequest,
+    TransferWorklist,
 };
 use serde_json::json;
 
@@ -524,4 +525,76 @@ fn move_member(
         now,
     )?;
     Ok(())
+}
+
+/// The organization's work lists (ids, oldest first) with their counts.
+pub fn worklist(
+    conn: &mut AnyConnection,
+    principal: &Principal,
+    org_id: &str,
+    overdue_days: Option<u32>,
+    now: NaiveDateTime,
+) -> AppResult<TransferWorklist> {
+    authz::require_manage_org(conn, principal, org_id, &Role::MANAGERS)?;
+    let days = overdue_days.unwrap_or(7);
+    if !(1..=365).contains(&days) {
+        return Err(unprocessable(
+            ErrorCode::ValidationFailed,
+            "超时天数须在 1 到 365 之间。",
+        ));
+    }
+    let cutoff = now - chrono::Duration::days(i64::from(days));
+    let mut w = TransferWorklist {
+        todo: vec![],
+        waiting: vec![],
+        history_out: vec![],
+        history_in: vec![],
+        overdue: vec![],
+        counts: TransferCounts {
+            todo: 0,
+            waiting: 0,
+            history_out: 0,
+            history_in: 0,
+            overdue: 0,
+        },
+    };
+    let is = |o: &Option<String>| o.as_deref() == Some(org_id);
+    for row in store::involving(conn, org_id)? {
+        let status = status_of(&row)?;
+        if is(&row.from_org_id) || is(&row.from_committee_id) {
+            w.history_out.push(row.id.clone());
+        }
+        if is(&row.to_org_id) || is(&row.to_committee_id) {
+            w.history_in.push(row.id.clone());
+        }
+        if status.is_terminal() {
+            continue;
+        }
+        let mine = machine::next_parties(status, route_of(&row))
+            .into_iter()
+            .any(|p| match p {
+                Party::Member => false,
+                Party::SendingBranch => is(&row.from_org_id),
+                Party::SendingCommittee => is(&row.from_committee_id),
+                Party::ReceivingCommittee => is(&row.to_committee_id),
+                Party::ReceivingBranch => is(&row.to_org_id),
+            });
+        if mine {
+            if row.status_since <= cutoff {
+                w.overdue.push(row.id.clone());
+            }
+            w.todo.push(row.id);
+        } else {
+            w.waiting.push(row.id);
+        }
+    }
+    let n = |v: &Vec<String>| u32::try_from(v.len()).unwrap_or(u32::MAX);
+    w.counts = TransferCounts {
+        todo: n(&w.todo),
+        waiting: n(&w.waiting),
+        history_out: n(&w.history_out),
+        history_in: n(&w.history_in),
+        overdue: n(&w.overdue),
+    };
+    Ok(w)
 }
