@@ -19,6 +19,7 @@ pub mod ops;
 pub mod orgs;
 pub mod page;
 pub mod signaling;
+pub mod transfers;
 
 pub use error::{ErrorCode, FieldError, Problem};
 pub use page::{Page, PageQuery};

@@ -25,3 +25,4 @@ pub mod seed;
 pub mod state;
 pub mod store;
 pub mod telemetry;
+pub mod transfers;

@@ -113,6 +113,11 @@ const POLICY: &[Policy] = &[
     p("POST /api/v1/members/{id}/status", Scoped, "/api/v1/members/{member}/status", Some(r#"{"to":"removed","effective_on":"2025-01-01","reason":"测试"}"#)),
     p("POST /api/v1/members/{id}/flags", Scoped, "/api/v1/members/{member}/flags", Some(r#"{"lost_contact":true,"effective_on":"2025-01-01"}"#)),
     p("GET /api/v1/members/{id}/history", Scoped, "/api/v1/members/{member}/history", None),
+    // transfers
+    p("POST /api/v1/transfers", Scoped, "/api/v1/transfers", Some(r#"{"member_id":"{member}","kind":"out_of_city","outside_org_name":"柳州市某党委","reason":"工作调动"}"#)),
+    p("GET /api/v1/transfers/{id}", Scoped, "/api/v1/transfers/{transfer}", None),
+    p("POST /api/v1/transfers/{id}/steps", Scoped, "/api/v1/transfers/{transfer}/steps", Some(r#"{"action":"approve_branch"}"#)),
+    p("GET /api/v1/orgs/{org_id}/transfers/worklist", Scoped, "/api/v1/orgs/{org}/transfers/worklist", None),
     // meetings
     p("POST /api/v1/orgs/{org_id}/meetings", Scoped, "/api/v1/orgs/{org}/meetings", Some(r#"{"kind":"congress","title":"党员大会","scheduled_start":"2026-12-01T02:00:00Z","scheduled_end":"2026-12-01T04:00:00Z","mode":"in_person"}"#)),
     p("GET /api/v1/orgs/{org_id}/meetings", Scoped, "/api/v1/orgs/{org}/meetings", None),
@@ -205,6 +210,46 @@ async fn extra_targets(
     member_targets(_app, _t, _sa, _m).await;
     meeting_targets(_app, _t, _sa, _m).await;
     minutes_targets(_app, _sa, _m).await;
+    transfer_targets(_app, _t, _sa, _m).await;
+}
+
+/// `{transfer}`: a submitted transfer of a member of branch_a1a (its town made a
+/// basic-level committee with approval authority).
+async fn transfer_targets(
+    app: &TestApp,
+    t: &CityTree,
+    sa: &Caller,
+    m: &mut BTreeMap<&'static str, String>,
+) {
+    use diesel::prelude::*;
+    use hongying_server::db::schema::organizations as o;
+    let state = app.state.clone();
+    let town = t.town_a1.clone();
+    tokio::task::spawn_blocking(move || {
+        let mut c = state.db.get().unwrap();
+        diesel::update(o::table.find(&town))
+            .set(o::can_approve_members.eq(true))
+            .execute(&mut c)
+            .unwrap();
+    })
+    .await
+    .unwrap();
+    let resp = app
+        .client
+        .post(app.url("/api/v1/transfers"))
+        .header("authorization", sa.bearer())
+        .json(&json!({"member_id": t.member_group_a1a, "kind": "out_of_city", "outside_org_name": "柳州市某党委", "reason": "工作调动"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        resp.status(),
+        201,
+        "{}",
+        resp.text().await.unwrap_or_default()
+    );
+    let body: Value = resp.json().await.unwrap();
+    m.insert("transfer", body["id"].as_str().unwrap().to_string());
 }
 
 /// `{member_id_number}`: the ID number of a member of branch_a1a (for the lookup).

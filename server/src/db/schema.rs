@@ -429,6 +429,95 @@ diesel::joinable!(members -> organizations (org_id));
 diesel::joinable!(role_grants -> accounts (account_id));
 diesel::joinable!(accounts -> members (member_id));
 
+diesel::table! {
+    transfers (id) {
+        id -> Text,
+        member_id -> Text,
+        kind -> Text,
+        from_org_id -> Nullable<Text>,
+        from_committee_id -> Nullable<Text>,
+        to_org_id -> Nullable<Text>,
+        to_committee_id -> Nullable<Text>,
+        to_branch_id -> Nullable<Text>,
+        outside_org_name -> Nullable<Text>,
+        outside_org_address -> Nullable<Text>,
+        incoming_letter_serial -> Nullable<Text>,
+        reason -> Text,
+        planned_on -> Nullable<Date>,
+        status -> Text,
+        reject_reason -> Nullable<Text>,
+        dues_paid_to -> Nullable<Text>,
+        created_by -> Text,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        status_since -> Timestamp,
+        version -> Integer,
+    }
+}
+
+diesel::table! {
+    transfer_steps (id) {
+        id -> Text,
+        transfer_id -> Text,
+        seq -> Integer,
+        action -> Text,
+        from_status -> Text,
+        to_status -> Text,
+        actor_account_id -> Text,
+        actor_org_id -> Nullable<Text>,
+        comment -> Nullable<Text>,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    transfer_letters (id) {
+        id -> Text,
+        transfer_id -> Text,
+        issuing_org_id -> Text,
+        serial_year -> Integer,
+        serial_no -> Integer,
+        member_name -> Text,
+        gender -> Text,
+        age -> Nullable<Integer>,
+        ethnicity -> Text,
+        membership -> Text,
+        id_number_masked -> Text,
+        member_phone_masked -> Nullable<Text>,
+        from_org_name -> Text,
+        to_org_name -> Text,
+        dues_paid_to -> Nullable<Text>,
+        validity_days -> Integer,
+        issued_on -> Date,
+        expires_on -> Date,
+        status -> Text,
+        reissued_from -> Nullable<Text>,
+        receipt_returned_at -> Nullable<Timestamp>,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    migrant_records (id) {
+        id -> Text,
+        member_id -> Text,
+        direction -> Text,
+        home_org_id -> Text,
+        host_org_id -> Nullable<Text>,
+        destination -> Text,
+        work_unit -> Nullable<Text>,
+        contact -> Nullable<Text>,
+        since -> Date,
+        card_number -> Nullable<Text>,
+        last_contact_at -> Nullable<Timestamp>,
+        ended_on -> Nullable<Date>,
+        created_by -> Text,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        version -> Integer,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
     organizations,
     org_closure,
@@ -457,4 +546,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     attachments,
     notices,
     compliance_rules,
+    transfers,
+    transfer_steps,
+    transfer_letters,
+    migrant_records,
 );

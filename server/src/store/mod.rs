@@ -20,3 +20,4 @@ pub mod notices;
 pub mod orgs;
 pub mod principals;
 pub mod sessions;
+pub mod transfers;

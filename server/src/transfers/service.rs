@@ -1,0 +1,600 @@
+//! Transfer requests: creation, reading and the steps of the state machine, each step
+//! recorded, audited and announced in the transaction that takes it.
+
+use chrono::{DateTime, NaiveDateTime, Utc};
+use hongying_proto::ErrorCode;
+use hongying_proto::transfers::{
+    CreateTransfer, Transfer, TransferCounts, TransferKind, TransferStep, TransferStepRequest,
+    TransferWorklist,
+};
+use serde_json::json;
+
+use crate::auth::principal::RequestMeta;
+use crate::auth::{Principal, Role};
+use crate::authz;
+use crate::db::{AnyConnection, new_id, write_tx};
+use crate::error::{AppError, AppResult};
+use crate::store::audit::{self, Entry};
+use crate::store::members::{self as members_store, HistoryRow};
+use crate::store::transfers::{self as store, StepRow, TransferRow};
+
+use super::machine::{self, Action, Party, Route, Status};
+
+const BRANCH_ROLES: [&str; 2] = ["branch_secretary", "branch_committee"];
+
+fn utc(t: NaiveDateTime) -> DateTime<Utc> {
+    t.and_utc()
+}
+
+fn unprocessable(code: ErrorCode, detail: &str) -> AppError {
+    AppError::Domain {
+        status: 422,
+        code,
+        detail: detail.to_string(),
+    }
+}
+
+fn route_of(row: &TransferRow) -> Route {
+    if row.to_org_id.is_some() {
+        Route::Internal
+    } else {
+        Route::Outside
+    }
+}
+
+fn status_of(row: &TransferRow) -> AppResult<Status> {
+    Status::parse(&row.status).ok_or_else(|| {
+        AppError::Internal(anyhow::anyhow!("unknown transfer status {}", row.status))
+    })
+}
+
+fn holds_branch_role_at(principal: &Principal, org_id: Option<&str>) -> bool {
+    let Some(org_id) = org_id else { return false };
+    principal.grants.iter().any(|g| {
+        matches!(g.role, Role::BranchSecretary | Role::BranchCommittee)
+            && g.org_id.as_deref() == Some(org_id)
+    })
+}
+
+/// Whether the caller acts as `party` on this transfer, and at which organization.
+fn acts_as(
+    conn: &mut AnyConnection,
+    principal: &Principal,
+    row: &TransferRow,
+    party: Party,
+) -> AppResult<Option<Option<String>>> {
+    let committee = |org: &Option<String>, conn: &mut AnyConnection| -> AppResult<bool> {
+        Ok(match org {
+            Some(o) => authz::org_in_scope(conn, principal, o, &[Role::OrgAdmin])?,
+            None => false,
+        })
+    };
+    let yes = match party {
+        Party::Member => principal.member_id.as_deref() == Some(row.member_id.as_str()),
+        Party::SendingBranch => {
+            principal.is_super_admin()
+                || holds_branch_role_at(principal, row.from_org_id.as_deref())
+        }
+        Party::SendingCommittee => committee(&row.from_committee_id, conn)?,
+        Party::ReceivingCommittee => committee(&row.to_committee_id, conn)?,
+        Party::ReceivingBranch => {
+            principal.is_super_admin() || holds_branch_role_at(principal, row.to_org_id.as_deref())
+        }
+    };
+    if !yes {
+        return Ok(None);
+    }
+    let org = match party {
+        Party::Member => principal.member_org_id.clone(),
+        Party::SendingBranch => row.from_org_id.clone(),
+        Party::SendingCommittee => row.from_committee_id.clone(),
+        Party::ReceivingCommittee => row.to_committee_id.clone(),
+        Party::ReceivingBranch => row.to_org_id.clone(),
+    };
+    Ok(Some(org))
+}
+
+/// The member himself, or a manager in scope of either side.
+fn can_read(conn: &mut AnyConnection, principal: &Principal, row: &TransferRow) -> AppResult<bool> {
+    if principal.member_id.as_deref() == Some(row.member_id.as_str()) {
+        return Ok(true);
+    }
+    for org in [&row.from_org_id, &row.to_org_id, &row.to_committee_id]
+        .into_iter()
+        .flatten()
+    {
+        if authz::org_in_scope(conn, principal, org, &Role::MANAGERS)? {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+fn to_proto(conn: &mut AnyConnection, row: TransferRow) -> AppResult<Transfer> {
+    let steps = store::steps(conn, &row.id)?
+        .into_iter()
+        .map(|s| TransferStep {
+            seq: s.seq,
+            action: s.action,
+            from_status: s.from_status,
+            to_status: s.to_status,
+            actor_account_id: s.actor_account_id,
+            actor_org_id: s.actor_org_id,
+            comment: s.comment,
+            created_at: utc(s.created_at),
+        })
+        .collect();
+    let status = status_of(&row)?;
+    let allowed = machine::allowed(status, route_of(&row))
+        .into_iter()
+        .map(|a| a.as_str().to_string())
+        .collect();
+    Ok(Transfer {
+        id: row.id,
+        member_id: row.member_id,
+        kind: row.kind,
+        from_org_id: row.from_org_id,
+        from_committee_id: row.from_committee_id,
+        to_org_id: row.to_org_id,
+        to_committee_id: row.to_committee_id,
+        to_branch_id: row.to_branch_id,
+        outside_org_name: row.outside_org_name,
+        outside_org_address: row.outside_org_address,
+        reason: row.reason,
+        planned_on: row.planned_on,
+        status: row.status,
+        reject_reason: row.reject_reason,
+        version: row.version,
+        allowed,
+        steps,
+        created_at: utc(row.created_at),
+        updated_at: utc(row.updated_at),
+    })
+}
+
+/// The member ids to tell about a transfer now in `status`: the member and whoever acts next.
+fn recipients(
+    conn: &mut AnyConnection,
+    row: &TransferRow,
+    status: Status,
+) -> AppResult<Vec<String>> {
+    let mut out = vec![row.member_id.clone()];
+    for party in machine::next_parties(status, route_of(row)) {
+        let (org, roles): (Option<&String>, &[&str]) = match party {
+            Party::Member => continue,
+            Party::SendingBranch => (row.from_org_id.as_ref(), &BRANCH_ROLES),
+            Party::ReceivingBranch => (row.to_org_id.as_ref(), &BRANCH_ROLES),
+            Party::SendingCommittee => (row.from_committee_id.as_ref(), &["org_admin"]),
+            Party::ReceivingCommittee => (row.to_committee_id.as_ref(), &["org_admin"]),
+        };
+        if let Some(org) = org {
+            out.extend(store::member_ids_with_roles(conn, org, roles)?);
+        }
+    }
+    Ok(out)
+}
+
+fn announce(
+    conn: &mut AnyConnection,
+    row: &TransferRow,
+    status: Status,
+    now: NaiveDateTime,
+) -> AppResult<()> {
+    let ids = recipients(conn, row, status)?;
+    crate::notices::create_for_members(
+        conn,
+        &ids,
+        "transfer_step",
+        "组织关系转接进展",
+        &format!("组织关系转接申请当前状态：{status}。"),
+        Some(("transfer", &row.id)),
+        now,
+    )?;
+    Ok(())
+}
+
+pub fn create(
+    conn: &mut AnyConnection,
+    principal: &Principal,
+    meta: &RequestMeta,
+    req: &CreateTransfer,
+    now: NaiveDateTime,
+) -> AppResult<Transfer> {
+    let member = members_store::find(conn, &req.member_id)?.ok_or(AppError::NotFound)?;
+    let is_self = principal.member_id.as_deref() == Some(member.id.as_str());
+    let is_secretary = principal.is_super_admin()
+        || authz::org_in_scope(
+            conn,
+            principal,
+            &member.org_id,
+            &[Role::BranchSecretary, Role::BranchCommittee],
+        )?;
+    if !is_self && !is_secretary {
+        authz::require_read_org(conn, principal, &member.org_id)?;
+        return Err(AppError::Forbidden);
+    }
+    let from_committee = store::approving_ancestor(conn, &member.org_id)?.ok_or_else(|| {
+        unprocessable(
+            ErrorCode::TransitionPrecondition,
+            "党员所在党支部上级没有具有审批权限的基层党委，无法办理转接。",
+        )
+    })?;
+    let (to_org_id, to_committee_id, outside_name) = match req.kind {
+        TransferKind::WithinCounty | TransferKind::WithinCity => {
+            let Some(to) = req.to_org_id.clone() else {
+                return Err(unprocessable(
+                    ErrorCode::ValidationFailed,
+                    "请选择接收党支部。",
+                ));
+            };
+            match store::org_kind(conn, &to)?.as_deref() {
+                Some("branch") => {}
+                Some(_) => {
+                    return Err(unprocessable(
+                        ErrorCode::NotABranch,
+                        "接收组织必须是党支部。",
+                    ));
+                }
+                None => {
+                    return Err(unprocessable(
+                        ErrorCode::ValidationFailed,
+                        "接收党支部不存在。",
+                    ));
+                }
+            }
+            if to == member.org_id {
+                return Err(unprocessable(
+                    ErrorCode::ValidationFailed,
+                    "接收党支部不能是党员当前所在党支部。",
+                ));
+            }
+            let committee = store::approving_ancestor(conn, &to)?.ok_or_else(|| {
+                unprocessable(
+                    ErrorCode::TransitionPrecondition,
+                    "接收党支部上级没有具有审批权限的基层党委。",
+                )
+            })?;
+            (Some(to), Some(committee), None)
+        }
+        TransferKind::OutOfCity => {
+            let Some(name) = req.outside_org_name.clone() else {
+                return Err(unprocessable(
+                    ErrorCode::ValidationFailed,
+                    "请填写接收单位名称。",
+                ));
+            };
+            if req.to_org_id.is_some() {
+                return Err(unprocessable(
+                    ErrorCode::ValidationFailed,
+                    "转往市外时请填写接收单位名称，不选择系统内组织。",
+                ));
+            }
+            (None, None, Some(name))
+        }
+    };
+    write_tx(conn, |c| {
+        if store::open_for_member(c, &member.id)? {
+            return Err(AppError::Conflict {
+                code: ErrorCode::AlreadyExists,
+                detail: "该党员已有正在办理的组织关系转接。".into(),
+            });
+        }
+        let row = TransferRow {
+            id: new_id(),
+            member_id: member.id.clone(),
+            kind: req.kind.as_str().to_string(),
+            from_org_id: Some(member.org_id.clone()),
+            from_committee_id: Some(from_committee.clone()),
+            to_org_id: to_org_id.clone(),
+            to_committee_id: to_committee_id.clone(),
+            to_branch_id: None,
+            outside_org_name: outside_name.clone(),
+            outside_org_address: req.outside_org_address.clone(),
+            incoming_letter_serial: None,
+            reason: req.reason.clone(),
+            planned_on: req.planned_on,
+            status: Status::Submitted.as_str().to_string(),
+            reject_reason: None,
+            dues_paid_to: None,
+            created_by: principal.account_id.clone(),
+            created_at: now,
+            updated_at: now,
+            status_since: now,
+            version: 1,
+        };
+        store::insert(c, &row)?;
+        store::insert_step(
+            c,
+            &StepRow {
+                id: new_id(),
+                transfer_id: row.id.clone(),
+                seq: 1,
+                action: "submit".into(),
+                from_status: "new".into(),
+                to_status: row.status.clone(),
+                actor_account_id: principal.account_id.clone(),
+                actor_org_id: principal.primary_org(),
+                comment: None,
+                created_at: now,
+            },
+        )?;
+        audit::append(
+            c,
+            &Entry {
+                actor_account_id: Some(principal.account_id.clone()),
+                actor_org_id: principal.primary_org(),
+                action: "transfer.create".into(),
+                target_type: "transfer".into(),
+                target_id: row.id.clone(),
+                org_id: row.from_org_id.clone(),
+                before: None,
+                after: Some(json!({
+                    "member_id": row.member_id, "kind": row.kind, "to_org_id": row.to_org_id,
+                    "outside_org_name": row.outside_org_name, "status": row.status,
+                })),
+                request_id: meta.request_id.clone(),
+                client_addr: meta.client_addr.clone(),
+            },
+            now,
+        )?;
+        announce(c, &row, Status::Submitted, now)?;
+        to_proto(c, row)
+    })
+}
+
+pub fn get(conn: &mut AnyConnection, principal: &Principal, id: &str) -> AppResult<Transfer> {
+    let row = store::find(conn, id)?.ok_or(AppError::NotFound)?;
+    if !can_read(conn, principal, &row)? {
+        return Err(AppError::NotFound);
+    }
+    to_proto(conn, row)
+}
+
+/// Takes one step. Everything is read again inside the write transaction and the update
+/// is conditional on the status and version read, so of two approvers acting at once one
+/// wins and the other gets 409.
+pub fn act(
+    conn: &mut AnyConnection,
+    principal: &Principal,
+    meta: &RequestMeta,
+    id: &str,
+    req: &TransferStepRequest,
+    now: NaiveDateTime,
+) -> AppResult<Transfer> {
+    write_tx(conn, |c| {
+        let row = store::find(c, id)?.ok_or(AppError::NotFound)?;
+        if !can_read(c, principal, &row)? {
+            return Err(AppError::NotFound);
+        }
+        let status = status_of(&row)?;
+        let route = route_of(&row);
+        let illegal = || AppError::IllegalTransition {
+            from: status.as_str().to_string(),
+            allowed: machine::allowed(status, route)
+                .into_iter()
+                .map(|a| a.as_str().to_string())
+                .collect(),
+        };
+        let action = Action::parse(&req.action).ok_or_else(illegal)?;
+        let (next, parties) = machine::step(status, action, route).ok_or_else(illegal)?;
+        let mut actor_org = None;
+        let mut allowed_party = false;
+        for p in parties {
+            if let Some(org) = acts_as(c, principal, &row, *p)? {
+                actor_org = org;
+                allowed_party = true;
+                break;
+            }
+        }
+        if !allowed_party {
+            return Err(AppError::Forbidden);
+        }
+        if req.version.is_some_and(|v| v != row.version) {
+            return Err(AppError::VersionConflict);
+        }
+        let comment = req
+            .comment
+            .as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty());
+        if action == Action::Reject && comment.is_none() {
+            return Err(unprocessable(
+                ErrorCode::ValidationFailed,
+                "退回或拒绝须填写理由。",
+            ));
+        }
+        let reject_reason = (action == Action::Reject).then_some(comment).flatten();
+        let to_branch = (action == Action::Assign)
+            .then_some(row.to_org_id.as_deref())
+            .flatten();
+        let n = store::advance(
+            c,
+            &row.id,
+            &row.status,
+            row.version,
+            next.as_str(),
+            reject_reason,
+            to_branch,
+            now,
+        )?;
+        if n == 0 {
+            return Err(AppError::VersionConflict);
+        }
+        let seq = store::next_seq(c, &row.id)?;
+        store::insert_step(
+            c,
+            &StepRow {
+                id: new_id(),
+                transfer_id: row.id.clone(),
+                seq,
+                action: action.as_str().into(),
+                from_status: status.as_str().into(),
+                to_status: next.as_str().into(),
+                actor_account_id: principal.account_id.clone(),
+                actor_org_id: actor_org.clone(),
+                comment: comment.map(str::to_string),
+                created_at: now,
+            },
+        )?;
+        audit::append(
+            c,
+            &Entry {
+                actor_account_id: Some(principal.account_id.clone()),
+                actor_org_id: actor_org.clone(),
+                action: format!("transfer.{}", action.as_str()),
+                target_type: "transfer".into(),
+                target_id: row.id.clone(),
+                org_id: row.from_org_id.clone(),
+                before: Some(json!({"status": status.as_str()})),
+                after: Some(json!({"status": next.as_str(), "comment": comment})),
+                request_id: meta.request_id.clone(),
+                client_addr: meta.client_addr.clone(),
+            },
+            now,
+        )?;
+        if action == Action::Accept {
+            move_member(c, principal, meta, &row, now)?;
+        }
+        let updated = store::find(c, &row.id)?.ok_or(AppError::NotFound)?;
+        announce(c, &updated, next, now)?;
+        to_proto(c, updated)
+    })
+}
+
+/// The receiving committee accepted: the relationship moves to the receiving branch (its
+/// party group cleared), recorded in the member's history and audited, in the caller's
+/// transaction. Until now the member belonged to the old branch.
+fn move_member(
+    conn: &mut AnyConnection,
+    principal: &Principal,
+    meta: &RequestMeta,
+    row: &TransferRow,
+    now: NaiveDateTime,
+) -> AppResult<()> {
+    use crate::db::schema::members;
+    use diesel::prelude::*;
+    let (Some(from), Some(to)) = (row.from_org_id.as_deref(), row.to_org_id.as_deref()) else {
+        return Ok(());
+    };
+    let n = diesel::update(
+        members::table
+            .filter(members::id.eq(&row.member_id))
+            .filter(members::org_id.eq(from)),
+    )
+    .set((
+        members::org_id.eq(to),
+        members::party_group_id.eq(None::<String>),
+        members::updated_at.eq(now),
+        members::version.eq(members::version + 1),
+    ))
+    .execute(conn)?;
+    if n == 0 {
+        return Err(AppError::Conflict {
+            code: ErrorCode::TransitionPrecondition,
+            detail: "党员已不在转出党支部，无法接收。".into(),
+        });
+    }
+    members_store::insert_history(
+        conn,
+        &HistoryRow {
+            id: new_id(),
+            member_id: row.member_id.clone(),
+            change: "org_transfer".into(),
+            from_value: Some(from.to_string()),
+            to_value: to.to_string(),
+            effective_on: now.date(),
+            reason: Some(format!("组织关系转接 {}", row.id)),
+            actor_account_id: Some(principal.account_id.clone()),
+            created_at: now,
+        },
+    )?;
+    audit::append(
+        conn,
+        &Entry {
+            actor_account_id: Some(principal.account_id.clone()),
+            actor_org_id: row.to_committee_id.clone(),
+            action: "member.transfer".into(),
+            target_type: "member".into(),
+            target_id: row.member_id.clone(),
+            org_id: Some(to.to_string()),
+            before: Some(json!({"org_id": from})),
+            after: Some(json!({"org_id": to, "party_group_id": null})),
+            request_id: meta.request_id.clone(),
+            client_addr: meta.client_addr.clone(),
+        },
+        now,
+    )?;
+    Ok(())
+}
+
+/// The organization's work lists (ids, oldest first) with their counts.
+pub fn worklist(
+    conn: &mut AnyConnection,
+    principal: &Principal,
+    org_id: &str,
+    overdue_days: Option<u32>,
+    now: NaiveDateTime,
+) -> AppResult<TransferWorklist> {
+    authz::require_manage_org(conn, principal, org_id, &Role::MANAGERS)?;
+    let days = overdue_days.unwrap_or(7);
+    if !(1..=365).contains(&days) {
+        return Err(unprocessable(
+            ErrorCode::ValidationFailed,
+            "超时天数须在 1 到 365 之间。",
+        ));
+    }
+    let cutoff = now - chrono::Duration::days(i64::from(days));
+    let mut w = TransferWorklist {
+        todo: vec![],
+        waiting: vec![],
+        history_out: vec![],
+        history_in: vec![],
+        overdue: vec![],
+        counts: TransferCounts {
+            todo: 0,
+            waiting: 0,
+            history_out: 0,
+            history_in: 0,
+            overdue: 0,
+        },
+    };
+    let is = |o: &Option<String>| o.as_deref() == Some(org_id);
+    for row in store::involving(conn, org_id)? {
+        let status = status_of(&row)?;
+        if is(&row.from_org_id) || is(&row.from_committee_id) {
+            w.history_out.push(row.id.clone());
+        }
+        if is(&row.to_org_id) || is(&row.to_committee_id) {
+            w.history_in.push(row.id.clone());
+        }
+        if status.is_terminal() {
+            continue;
+        }
+        let mine = machine::next_parties(status, route_of(&row))
+            .into_iter()
+            .any(|p| match p {
+                Party::Member => false,
+                Party::SendingBranch => is(&row.from_org_id),
+                Party::SendingCommittee => is(&row.from_committee_id),
+                Party::ReceivingCommittee => is(&row.to_committee_id),
+                Party::ReceivingBranch => is(&row.to_org_id),
+            });
+        if mine {
+            if row.status_since <= cutoff {
+                w.overdue.push(row.id.clone());
+            }
+            w.todo.push(row.id);
+        } else {
+            w.waiting.push(row.id);
+        }
+    }
+    let n = |v: &Vec<String>| u32::try_from(v.len()).unwrap_or(u32::MAX);
+    w.counts = TransferCounts {
+        todo: n(&w.todo),
+        waiting: n(&w.waiting),
+        history_out: n(&w.history_out),
+        history_in: n(&w.history_in),
+        overdue: n(&w.overdue),
+    };
+    Ok(w)
+}
