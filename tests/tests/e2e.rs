@@ -18,6 +18,7 @@ mod motions;
 mod orgs;
 mod seed;
 mod story_village_congress;
+mod transfers;
 
 #[test]
 fn every_test_file_is_listed() {
