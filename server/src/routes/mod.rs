@@ -12,6 +12,7 @@ pub mod motions;
 pub mod notices;
 pub mod ops;
 pub mod orgs;
+pub mod signaling;
 
 use utoipa_actix_web::service_config::ServiceConfig;
 
@@ -28,4 +29,5 @@ pub fn configure(cfg: &mut ServiceConfig) {
     cfg.configure(minutes::configure);
     cfg.configure(compliance::configure);
     cfg.configure(notices::configure);
+    cfg.configure(signaling::configure);
 }

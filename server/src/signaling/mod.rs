@@ -1,0 +1,3 @@
+//! The server's side of meeting signaling: join tokens for the `/ws` socket.
+
+pub mod join_token;
