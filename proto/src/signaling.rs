@@ -195,6 +195,10 @@ pub enum HostAction {
     Lock {
         locked: bool,
     },
+    /// Send joiners who are not hosts to the waiting room until admitted.
+    WaitingRoom {
+        enabled: bool,
+    },
     Admit {
         participant_id: String,
     },
@@ -270,6 +274,8 @@ pub enum ServerMsg {
     Joined(Joined),
     /// Put in the waiting room until the host admits or denies.
     Waiting,
+    /// To hosts: someone waits to be admitted.
+    Knocking(Participant),
     ParticipantJoined(Participant),
     ParticipantLeft {
         participant_id: String,
