@@ -160,3 +160,78 @@ async fn join_tokens_go_to_the_body_and_the_host_for_open_meetings_only() {
     )
     .await;
 }
+
+#[tokio::test]
+async fn intervals_left_open_by_a_crash_are_closed_at_the_last_heartbeat_on_start() {
+    use diesel::prelude::*;
+    use hongying_server::db::schema::attendance_intervals as ai;
+    use hongying_server::meetings::attendance;
+
+    let mut app = TestApp::spawn().await;
+    let tree = app.seed_city_tree().await;
+    let branch = tree.branch_a1a.clone();
+    let secretary = app
+        .caller(&[(Role::BranchSecretary, Some(branch.as_str()))], None)
+        .await;
+    let m = ok_json(
+        call(
+            &app,
+            &secretary,
+            Method::POST,
+            &format!("/api/v1/orgs/{branch}/meetings"),
+            Some(congress_body()),
+        )
+        .await,
+        201,
+    )
+    .await;
+    let id = m["id"].as_str().unwrap().to_string();
+    for action in ["schedule", "start"] {
+        ok_json(
+            call(
+                &app,
+                &secretary,
+                Method::POST,
+                &format!("/api/v1/meetings/{id}/{action}"),
+                None,
+            )
+            .await,
+            200,
+        )
+        .await;
+    }
+
+    // A member joined remotely and was last heard of a minute later; then the process died.
+    let state = app.state.clone();
+    let (meeting, member) = (id.clone(), tree.member_a1a.clone());
+    let (interval, seen) = tokio::task::spawn_blocking(move || {
+        let mut conn = state.db.get().unwrap();
+        let opened = state.clock.now() - chrono::Duration::minutes(5);
+        let iv =
+            attendance::open_remote_interval(&mut conn, &meeting, &member, false, opened).unwrap();
+        let seen = opened + chrono::Duration::minutes(1);
+        assert!(attendance::touch(&mut conn, &iv, seen).unwrap());
+        (iv, seen)
+    })
+    .await
+    .unwrap();
+    app.stop().await;
+
+    let config = (*app.state.config).clone();
+    let second = hongying_server::app::start(config).await.unwrap();
+    let state = second.state.clone();
+    let row: (Option<chrono::NaiveDateTime>, Option<String>) =
+        tokio::task::spawn_blocking(move || {
+            let mut conn = state.db.get().unwrap();
+            ai::table
+                .find(&interval)
+                .select((ai::closed_at, ai::close_reason))
+                .first(&mut *conn)
+                .unwrap()
+        })
+        .await
+        .unwrap();
+    assert_eq!(row.0, Some(seen), "closed at the last heartbeat");
+    assert_eq!(row.1.as_deref(), Some("stale"));
+    second.shutdown().await;
+}
