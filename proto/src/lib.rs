@@ -19,6 +19,8 @@ pub mod ops;
 pub mod orgs;
 pub mod page;
 pub mod signaling;
+#[cfg(test)]
+mod signaling_doc;
 pub mod transfers;
 
 pub use error::{ErrorCode, FieldError, Problem};

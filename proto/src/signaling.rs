@@ -41,6 +41,31 @@ pub struct ServerFrame {
     pub msg: ServerMsg,
 }
 
+/// The audience of join tokens, so an access token can never pass for one (nor the reverse).
+pub const JOIN_AUDIENCE: &str = "hongying-join";
+
+/// What a join token allows inside the room.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct JoinGrants {
+    /// May send audio and video.
+    pub publish: bool,
+    /// May receive the others' media.
+    pub subscribe: bool,
+    /// May use the host controls.
+    pub host: bool,
+}
+
+/// Answer of `POST /api/v1/meetings/{id}/join-token`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct JoinTokenResponse {
+    /// A short-lived JWT for this meeting only; send it in the `join` message.
+    pub token: String,
+    pub meeting_id: String,
+    pub expires_at: chrono::DateTime<chrono::Utc>,
+    pub grants: JoinGrants,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum MediaKind {
@@ -170,6 +195,10 @@ pub enum HostAction {
     Lock {
         locked: bool,
     },
+    /// Send joiners who are not hosts to the waiting room until admitted.
+    WaitingRoom {
+        enabled: bool,
+    },
     Admit {
         participant_id: String,
     },
@@ -245,6 +274,8 @@ pub enum ServerMsg {
     Joined(Joined),
     /// Put in the waiting room until the host admits or denies.
     Waiting,
+    /// To hosts: someone waits to be admitted.
+    Knocking(Participant),
     ParticipantJoined(Participant),
     ParticipantLeft {
         participant_id: String,

@@ -118,6 +118,15 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
 
 pub async fn start_with_state(state: AppState) -> anyhow::Result<Running> {
     let config = state.config.clone();
+    let orphans = crate::signaling::recovery::close_orphaned_intervals(&state)
+        .await
+        .map_err(|e| anyhow::anyhow!("closing orphaned attendance intervals: {e}"))?;
+    if orphans > 0 {
+        tracing::warn!(
+            orphans,
+            "closed attendance intervals left open by the last run"
+        );
+    }
     let listener = TcpListener::bind(config.http.bind)
         .with_context(|| format!("cannot bind http.bind = {}", config.http.bind))?;
     let addr = listener.local_addr()?;

@@ -1,3 +1,5 @@
 //! Room engine of Hongying: participants, attendance, quorum and votes.
 
+pub mod cluster;
 pub mod quorum;
+pub mod room;

@@ -139,6 +139,7 @@ const POLICY: &[Policy] = &[
     p("GET /api/v1/meetings/{id}/qr", Scoped, "/api/v1/meetings/{meeting}/qr", None),
     p("POST /api/v1/meetings/{id}/check-in", Scoped, "/api/v1/meetings/{meeting}/check-in", Some(r#"{"token":"1.AAAA"}"#)),
     p("PUT /api/v1/meetings/{id}/absences/{member_id}", Scoped, "/api/v1/meetings/{meeting}/absences/{member}", Some(r#"{"reason":"leave"}"#)),
+    p("POST /api/v1/meetings/{id}/join-token", Scoped, "/api/v1/meetings/{meeting}/join-token", None),
     // notices
     p("GET /api/v1/notices", SelfOnly, "/api/v1/notices", None),
     p("POST /api/v1/notices/{id}/read", Scoped, "/api/v1/notices/{notice}/read", None),

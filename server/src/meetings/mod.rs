@@ -55,7 +55,7 @@ pub fn is_manager(
 }
 
 /// Whether the caller's member belongs to the meeting's body or roster, or is invited.
-fn takes_part(
+pub fn takes_part(
     conn: &mut AnyConnection,
     principal: &Principal,
     meeting: &MeetingRow,

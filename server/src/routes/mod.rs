@@ -12,6 +12,7 @@ pub mod motions;
 pub mod notices;
 pub mod ops;
 pub mod orgs;
+pub mod signaling;
 pub mod transfers;
 
 use utoipa_actix_web::service_config::ServiceConfig;
@@ -30,4 +31,5 @@ pub fn configure(cfg: &mut ServiceConfig) {
     cfg.configure(compliance::configure);
     cfg.configure(notices::configure);
     cfg.configure(transfers::configure);
+    cfg.configure(signaling::configure);
 }

@@ -1,0 +1,365 @@
+//! `docs/signaling.md` is generated from the types in [`crate::signaling`]: one example of
+//! each message, serialized by the real encoder, so the document cannot drift from the
+//! wire. The test fails when the file differs; `UPDATE_DOCS=1 cargo test -p hongying-proto`
+//! rewrites it.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use crate::signaling::*;
+
+fn client(id: Option<&str>, msg: ClientMsg) -> ClientFrame {
+    ClientFrame {
+        v: PROTOCOL_VERSION,
+        id: id.map(str::to_string),
+        msg,
+    }
+}
+
+fn server(id: Option<&str>, seq: Option<u64>, msg: ServerMsg) -> ServerFrame {
+    ServerFrame {
+        v: PROTOCOL_VERSION,
+        id: id.map(str::to_string),
+        seq,
+        msg,
+    }
+}
+
+fn participant() -> Participant {
+    Participant {
+        participant_id: "p-7f3a".into(),
+        member_id: Some("0193a0c0-0000-7000-8000-000000000001".into()),
+        name: "张东".into(),
+        role: ParticipantRole::Member,
+        audio_muted: false,
+        video_muted: true,
+        hand_raised: false,
+        has_floor: false,
+        audio_only: false,
+        media_proven: false,
+    }
+}
+
+fn quorum() -> QuorumState {
+    QuorumState {
+        expected: 59,
+        present_voting: 30,
+        present_in_person: 12,
+        present_remote: 18,
+        quorate: true,
+        threshold: "2P > E".into(),
+    }
+}
+
+/// The message type as the wire spells it; exhaustive, so a new message must be named here.
+fn client_type(m: &ClientMsg) -> &'static str {
+    match m {
+        ClientMsg::Join(_) => "join",
+        ClientMsg::Leave => "leave",
+        ClientMsg::Ping(_) => "ping",
+        ClientMsg::Offer(_) => "offer",
+        ClientMsg::Answer(_) => "answer",
+        ClientMsg::Candidate(_) => "candidate",
+        ClientMsg::Mute(_) => "mute",
+        ClientMsg::RaiseHand => "raise_hand",
+        ClientMsg::LowerHand => "lower_hand",
+        ClientMsg::Chat(_) => "chat",
+        ClientMsg::Host(_) => "host",
+        ClientMsg::CastBallot(_) => "cast_ballot",
+        ClientMsg::AckNotices(_) => "ack_notices",
+    }
+}
+
+fn server_type(m: &ServerMsg) -> &'static str {
+    match m {
+        ServerMsg::Joined(_) => "joined",
+        ServerMsg::Waiting => "waiting",
+        ServerMsg::Knocking(_) => "knocking",
+        ServerMsg::ParticipantJoined(_) => "participant_joined",
+        ServerMsg::ParticipantLeft { .. } => "participant_left",
+        ServerMsg::ParticipantUpdated(_) => "participant_updated",
+        ServerMsg::Offer(_) => "offer",
+        ServerMsg::Answer(_) => "answer",
+        ServerMsg::Candidate(_) => "candidate",
+        ServerMsg::QuorumUpdate(_) => "quorum_update",
+        ServerMsg::VoteOpened { .. } => "vote_opened",
+        ServerMsg::VoteClosed { .. } => "vote_closed",
+        ServerMsg::Chat { .. } => "chat",
+        ServerMsg::Notice { .. } => "notice",
+        ServerMsg::Pong(_) => "pong",
+        ServerMsg::Ack => "ack",
+        ServerMsg::Closed { .. } => "closed",
+        ServerMsg::Error(_) => "error",
+    }
+}
+
+fn client_examples() -> Vec<ClientFrame> {
+    let sdp = || Sdp {
+        sdp: "v=0\r\no=- 0 0 IN IP4 127.0.0.1\r\n…".into(),
+    };
+    let host = |a| client(Some("h1"), ClientMsg::Host(a));
+    vec![
+        client(
+            Some("1"),
+            ClientMsg::Join(Join {
+                join_token: "eyJhbGciOiJFZERTQSIs…".into(),
+                resume_token: Some("9b0c…".into()),
+                last_seq: Some(41),
+                audio_only: false,
+            }),
+        ),
+        client(Some("2"), ClientMsg::Leave),
+        client(
+            Some("3"),
+            ClientMsg::Ping(Ping {
+                ts: 1_764_338_400_000,
+            }),
+        ),
+        client(Some("4"), ClientMsg::Offer(sdp())),
+        client(Some("5"), ClientMsg::Answer(sdp())),
+        client(
+            Some("6"),
+            ClientMsg::Candidate(IceCandidate {
+                candidate: "candidate:1 1 udp 2130706431 127.0.0.1 50000 typ host".into(),
+                sdp_mid: Some("0".into()),
+                sdp_mline_index: Some(0),
+            }),
+        ),
+        client(
+            Some("7"),
+            ClientMsg::Mute(Mute {
+                kind: MediaKind::Audio,
+                muted: true,
+            }),
+        ),
+        client(Some("8"), ClientMsg::RaiseHand),
+        client(Some("9"), ClientMsg::LowerHand),
+        client(
+            Some("10"),
+            ClientMsg::Chat(ChatText {
+                text: "我在柳州，听得清楚。".into(),
+            }),
+        ),
+        host(HostAction::MuteOne {
+            participant_id: "p-7f3a".into(),
+            kind: MediaKind::Audio,
+        }),
+        host(HostAction::MuteAll {
+            may_unmute: vec!["p-7f3a".into()],
+        }),
+        host(HostAction::Remove {
+            participant_id: "p-7f3a".into(),
+        }),
+        host(HostAction::Lock { locked: true }),
+        host(HostAction::WaitingRoom { enabled: true }),
+        host(HostAction::Admit {
+            participant_id: "p-7f3a".into(),
+        }),
+        host(HostAction::Deny {
+            participant_id: "p-7f3a".into(),
+        }),
+        host(HostAction::GiveFloor {
+            participant_id: "p-7f3a".into(),
+        }),
+        host(HostAction::EndMeeting),
+        client(
+            Some("11"),
+            ClientMsg::CastBallot(CastBallot {
+                motion_id: "0193a0c0-0000-7000-8000-00000000000a".into(),
+                choice: VoteChoice::Yes,
+            }),
+        ),
+        client(
+            Some("12"),
+            ClientMsg::AckNotices(AckNotices {
+                cursor: "MjAyNi0xMS0yOA".into(),
+            }),
+        ),
+    ]
+}
+
+fn server_examples() -> Vec<ServerFrame> {
+    let sdp = || Sdp {
+        sdp: "v=0\r\no=- 0 0 IN IP4 127.0.0.1\r\n…".into(),
+    };
+    vec![
+        server(
+            Some("1"),
+            Some(41),
+            ServerMsg::Joined(Joined {
+                participant_id: "p-7f3a".into(),
+                resume_token: "9b0c…".into(),
+                resumed: false,
+                room: RoomState {
+                    meeting_id: "0193a0c0-0000-7000-8000-0000000000m1".into(),
+                    title: "第四季度支部党员大会".into(),
+                    locked: false,
+                    participants: vec![participant()],
+                    waiting: vec![],
+                    quorum: Some(quorum()),
+                },
+                ice_servers: vec![IceServer {
+                    urls: vec!["turn:turn.example.org:3478?transport=udp".into()],
+                    username: Some("1764342000:p-7f3a".into()),
+                    credential: Some("base64-hmac".into()),
+                }],
+            }),
+        ),
+        server(Some("1"), None, ServerMsg::Waiting),
+        server(None, None, ServerMsg::Knocking(participant())),
+        server(None, Some(42), ServerMsg::ParticipantJoined(participant())),
+        server(
+            None,
+            Some(43),
+            ServerMsg::ParticipantLeft {
+                participant_id: "p-7f3a".into(),
+                reason: "timeout".into(),
+            },
+        ),
+        server(None, Some(44), ServerMsg::ParticipantUpdated(participant())),
+        server(Some("4"), None, ServerMsg::Answer(sdp())),
+        server(None, None, ServerMsg::Offer(sdp())),
+        server(
+            None,
+            None,
+            ServerMsg::Candidate(IceCandidate {
+                candidate: "candidate:1 1 udp 2130706431 127.0.0.1 40000 typ host".into(),
+                sdp_mid: Some("0".into()),
+                sdp_mline_index: Some(0),
+            }),
+        ),
+        server(None, None, ServerMsg::QuorumUpdate(quorum())),
+        server(
+            None,
+            Some(45),
+            ServerMsg::VoteOpened {
+                motion_id: "0193a0c0-0000-7000-8000-00000000000a".into(),
+                title: "接收李西为预备党员".into(),
+                kind: "admission".into(),
+            },
+        ),
+        server(
+            None,
+            Some(46),
+            ServerMsg::VoteClosed {
+                motion_id: "0193a0c0-0000-7000-8000-00000000000a".into(),
+                passed: Some(true),
+                yes: 41,
+                no: 2,
+                abstain: 1,
+            },
+        ),
+        server(
+            None,
+            Some(47),
+            ServerMsg::Chat {
+                participant_id: "p-7f3a".into(),
+                name: "张东".into(),
+                text: "我在柳州，听得清楚。".into(),
+                at: "2026-12-01T02:05:00Z".into(),
+            },
+        ),
+        server(
+            None,
+            None,
+            ServerMsg::Notice {
+                notice_id: "0193a0c0-0000-7000-8000-00000000000n".into(),
+                kind: "meeting_started".into(),
+                title: "支部党员大会已开始".into(),
+                body: "请通过App参会。".into(),
+                cursor: "MjAyNi0xMS0yOA".into(),
+            },
+        ),
+        server(
+            Some("3"),
+            None,
+            ServerMsg::Pong(Ping {
+                ts: 1_764_338_400_000,
+            }),
+        ),
+        server(Some("8"), None, ServerMsg::Ack),
+        server(
+            None,
+            None,
+            ServerMsg::Closed {
+                reason: "replaced".into(),
+            },
+        ),
+        server(
+            Some("h1"),
+            None,
+            ServerMsg::Error(ErrorFrame {
+                code: "not_host".into(),
+                message: "只有主持人可以这样做。".into(),
+            }),
+        ),
+    ]
+}
+
+fn render() -> String {
+    let mut out = String::from(
+        "# Signaling protocol (generated)\n\n\
+         Generated from `proto/src/signaling.rs` by `proto/src/signaling_doc.rs`; do not edit by \
+         hand (`UPDATE_DOCS=1 cargo test -p hongying-proto` regenerates it).\n\n\
+         Every frame on the signaling socket is a JSON text frame `{\"v\": 1, \"id\": …, \"type\": …, \"data\": …}`. \
+         `id` is the client's request id, echoed on the answer (`ack`, a specific answer, or \
+         `error`). Room events carry `seq`; a client resuming with `last_seq` receives the \
+         events after it, in order. Unknown types and unknown fields are refused.\n\n\
+         ## Client → server\n",
+    );
+    for f in client_examples() {
+        let extra = match &f.msg {
+            ClientMsg::Host(a) => format!(
+                " / `{}`",
+                serde_json::to_value(a).unwrap()["action"].as_str().unwrap()
+            ),
+            _ => String::new(),
+        };
+        out.push_str(&format!(
+            "\n### `{}`{extra}\n\n```json\n{}\n```\n",
+            client_type(&f.msg),
+            serde_json::to_string(&f).unwrap()
+        ));
+    }
+    out.push_str("\n## Server → client\n");
+    for f in server_examples() {
+        out.push_str(&format!(
+            "\n### `{}`\n\n```json\n{}\n```\n",
+            server_type(&f.msg),
+            serde_json::to_string(&f).unwrap()
+        ));
+    }
+    out
+}
+
+#[test]
+fn every_example_round_trips() {
+    for f in client_examples() {
+        let json = serde_json::to_string(&f).unwrap();
+        assert_eq!(
+            serde_json::from_str::<ClientFrame>(&json).unwrap(),
+            f,
+            "{json}"
+        );
+    }
+    for f in server_examples() {
+        let json = serde_json::to_string(&f).unwrap();
+        assert_eq!(
+            serde_json::from_str::<ServerFrame>(&json).unwrap(),
+            f,
+            "{json}"
+        );
+    }
+}
+
+#[test]
+fn the_protocol_document_is_current() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/signaling.md");
+    let want = render();
+    if std::env::var_os("UPDATE_DOCS").is_some() {
+        std::fs::write(path, &want).unwrap();
+    }
+    let have = std::fs::read_to_string(path).unwrap_or_default();
+    assert!(
+        have == want,
+        "docs/signaling.md is stale: run UPDATE_DOCS=1 cargo test -p hongying-proto"
+    );
+}

@@ -1,0 +1,128 @@
+//! Join tokens: a short-lived JWT that lets one device join one meeting's room.
+//!
+//! Access tokens say who a device is; a join token says that this person may enter this
+//! room and with which grants. It has its own audience ([`JOIN_AUDIENCE`]), so neither
+//! kind can pass for the other, and it names the meeting, so a token for one meeting
+//! opens no other.
+//!
+//! Granted to members of the meeting's body (or its frozen roster) and invited observers
+//! (publish + subscribe), and with the host grant to the meeting's host and recorder and to
+//! managers of its organization. The meeting must be scheduled or in progress.
+
+use chrono::NaiveDateTime;
+use hongying_proto::ErrorCode;
+use hongying_proto::meetings::MeetingStatus;
+use hongying_proto::signaling::{JOIN_AUDIENCE, JoinGrants, JoinTokenResponse};
+use serde::{Deserialize, Serialize};
+
+use crate::auth::Principal;
+use crate::auth::tokens::{HasExpiry, TokenService};
+use crate::db::AnyConnection;
+use crate::error::{AppError, AppResult};
+use crate::meetings::{self, service::status_of, service::utc};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JoinClaims {
+    /// Account id.
+    pub sub: String,
+    /// Session family of the device that asked; the socket must present an access token
+    /// of the same account.
+    pub sid: String,
+    /// Meeting id.
+    pub mid: String,
+    /// The member the account speaks for, if any (observers from outside may have none).
+    #[serde(default)]
+    pub mem: Option<String>,
+    pub grants: JoinGrants,
+    pub iss: String,
+    pub aud: String,
+    pub iat: i64,
+    pub exp: i64,
+    pub jti: String,
+}
+
+impl HasExpiry for JoinClaims {
+    fn exp(&self) -> i64 {
+        self.exp
+    }
+}
+
+/// Whether a meeting in this status has a room one may join.
+pub fn joinable(status: MeetingStatus) -> bool {
+    matches!(status, MeetingStatus::Scheduled | MeetingStatus::InProgress)
+}
+
+/// Decides the grants of the caller for the meeting, or refuses (404 outside, 403 for a
+/// reader who takes no part, 409 when the meeting is not open).
+pub fn grants_for(
+    conn: &mut AnyConnection,
+    principal: &Principal,
+    meeting_id: &str,
+) -> AppResult<JoinGrants> {
+    let meeting = meetings::load(conn, meeting_id)?;
+    let host = meetings::is_manager(conn, principal, &meeting)?
+        || principal.member_id.as_deref().is_some_and(|me| {
+            meeting.host_member_id.as_deref() == Some(me)
+                || meeting.recorder_member_id.as_deref() == Some(me)
+        });
+    let takes_part = host || meetings::takes_part(conn, principal, &meeting)?;
+    if !takes_part {
+        meetings::require_read(conn, principal, &meeting)?;
+        return Err(AppError::Forbidden);
+    }
+    let status = status_of(&meeting)?;
+    if !joinable(status) {
+        return Err(AppError::Domain {
+            status: 409,
+            code: ErrorCode::MeetingNotInProgress,
+            detail: format!(
+                "会议{}，只有已安排或进行中的会议才能加入。",
+                status.label_zh()
+            ),
+        });
+    }
+    Ok(JoinGrants {
+        publish: true,
+        subscribe: true,
+        host,
+    })
+}
+
+/// Issues a join token for the caller, valid `ttl_secs` from `now`.
+pub fn issue(
+    conn: &mut AnyConnection,
+    tokens: &TokenService,
+    issuer: &str,
+    ttl_secs: u64,
+    principal: &Principal,
+    meeting_id: &str,
+    now: NaiveDateTime,
+) -> AppResult<JoinTokenResponse> {
+    let grants = grants_for(conn, principal, meeting_id)?;
+    let iat = now.and_utc().timestamp();
+    let exp = iat + ttl_secs as i64;
+    let claims = JoinClaims {
+        sub: principal.account_id.clone(),
+        sid: principal.session_id.clone(),
+        mid: meeting_id.to_string(),
+        mem: principal.member_id.clone(),
+        grants,
+        iss: issuer.to_string(),
+        aud: JOIN_AUDIENCE.to_string(),
+        iat,
+        exp,
+        jti: uuid::Uuid::now_v7().to_string(),
+    };
+    let token = tokens.sign(&claims)?;
+    Ok(JoinTokenResponse {
+        token,
+        meeting_id: meeting_id.to_string(),
+        expires_at: utc(now + chrono::Duration::seconds(ttl_secs as i64)),
+        grants,
+    })
+}
+
+/// Verifies a join token (signature, issuer, audience, expiry against `now`).
+pub fn verify(tokens: &TokenService, token: &str, now: NaiveDateTime) -> AppResult<JoinClaims> {
+    tokens.verify::<JoinClaims>(token, JOIN_AUDIENCE, now.and_utc().timestamp())
+}

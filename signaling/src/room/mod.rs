@@ -1,0 +1,150 @@
+//! Rooms: one tokio task per meeting owns its state (participants, hands, mutes, lock,
+//! waiting room, floor, removals, the event log for resume) and is driven by [`Command`]s
+//! over a channel, so no lock is shared between rooms and nothing here cares whether the
+//! socket talking to the room is on this node.
+
+pub mod hooks;
+pub mod registry;
+mod state;
+
+#[cfg(test)]
+mod tests;
+
+use std::time::Duration;
+
+use hongying_proto::signaling::{ClientMsg, JoinGrants, ServerFrame, ServerMsg};
+use tokio::sync::{mpsc, oneshot};
+
+pub use hooks::{HookError, RoomHooks};
+pub use registry::Registry;
+
+/// Where a session's frames go (its socket writer, wherever it lives).
+pub type Outbox = mpsc::UnboundedSender<ServerFrame>;
+
+#[derive(Debug, Clone)]
+pub struct RoomConfig {
+    /// How long a dropped participant may come back as himself.
+    pub resume_window: Duration,
+    /// How many past events a room keeps for resuming clients.
+    pub log_capacity: usize,
+}
+
+impl Default for RoomConfig {
+    fn default() -> Self {
+        Self {
+            resume_window: Duration::from_secs(30),
+            log_capacity: 1024,
+        }
+    }
+}
+
+/// Who asks to join, as the verified join token says.
+#[derive(Debug, Clone)]
+pub struct JoinRequest {
+    pub account_id: String,
+    pub member_id: Option<String>,
+    pub name: String,
+    pub grants: JoinGrants,
+    pub resume_token: Option<String>,
+    pub last_seq: Option<u64>,
+    pub audio_only: bool,
+    /// The request id of the `join` frame, echoed on `joined`.
+    pub request_id: Option<String>,
+    pub outbox: Outbox,
+}
+
+/// A session inside a room: the participant and which of his sessions this is (a
+/// replaced or resumed session's late messages are ignored).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Seat {
+    pub participant_id: String,
+    pub session: u64,
+    pub waiting: bool,
+}
+
+/// Why a join was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum JoinError {
+    #[error("您已被主持人移出本次会议，不能再加入。")]
+    Removed,
+    #[error("会议已锁定，暂不能加入。")]
+    Locked,
+    #[error("主持人已拒绝您加入。")]
+    Denied,
+    #[error("会议已结束。")]
+    Ended,
+}
+
+impl JoinError {
+    pub fn code(self) -> &'static str {
+        match self {
+            Self::Removed => "removed",
+            Self::Locked => "room_locked",
+            Self::Denied => "denied",
+            Self::Ended => "meeting_ended",
+        }
+    }
+}
+
+#[derive(Debug)]
+pub enum Command {
+    Join(Box<JoinRequest>, oneshot::Sender<Result<Seat, JoinError>>),
+    /// A message from a joined session.
+    Client {
+        seat: Seat,
+        id: Option<String>,
+        msg: ClientMsg,
+    },
+    /// The session's socket went away without `leave`: the resume window starts.
+    Disconnected {
+        seat: Seat,
+    },
+    /// An event from outside (a vote opened or closed in the meetings module).
+    Broadcast(ServerMsg),
+    /// The meeting ended outside the room (over HTTP).
+    End {
+        reason: String,
+    },
+}
+
+/// How to talk to a room.
+#[derive(Debug, Clone)]
+pub struct RoomHandle {
+    tx: mpsc::Sender<Command>,
+}
+
+impl RoomHandle {
+    /// Sends a command; false when the room has closed.
+    pub async fn send(&self, cmd: Command) -> bool {
+        self.tx.send(cmd).await.is_ok()
+    }
+
+    /// Joins; `Err(Ended)` when the room closed meanwhile.
+    pub async fn join(&self, req: JoinRequest) -> Result<Seat, JoinError> {
+        let (tx, rx) = oneshot::channel();
+        if !self.send(Command::Join(Box::new(req), tx)).await {
+            return Err(JoinError::Ended);
+        }
+        rx.await.unwrap_or(Err(JoinError::Ended))
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.tx.is_closed()
+    }
+}
+
+/// Starts a room's task; it runs until the meeting ends and then calls `on_close`.
+pub fn spawn<H: RoomHooks>(
+    meeting_id: String,
+    config: RoomConfig,
+    hooks: std::sync::Arc<H>,
+    on_close: impl FnOnce() + Send + 'static,
+) -> RoomHandle {
+    let (tx, rx) = mpsc::channel(256);
+    let room = state::Room::new(meeting_id, config, hooks);
+    tokio::spawn(async move {
+        room.run(rx).await;
+        on_close();
+    });
+    RoomHandle { tx }
+}

@@ -1,0 +1,79 @@
+//! Room id → handle. Rooms are created on demand (the first join after the meeting
+//! starts) and leave the registry by themselves when they close; presence records which
+//! node holds each room.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use super::{Command, RoomConfig, RoomHandle, RoomHooks, spawn};
+use crate::cluster::Presence;
+
+pub struct Registry<H> {
+    node: String,
+    config: RoomConfig,
+    hooks: Arc<H>,
+    presence: Arc<dyn Presence>,
+    rooms: Arc<Mutex<HashMap<String, RoomHandle>>>,
+}
+
+impl<H: RoomHooks> Registry<H> {
+    pub fn new(node: &str, config: RoomConfig, hooks: Arc<H>, presence: Arc<dyn Presence>) -> Self {
+        Self {
+            node: node.to_string(),
+            config,
+            hooks,
+            presence,
+            rooms: Arc::default(),
+        }
+    }
+
+    /// The room of the meeting, started if it is not running.
+    pub fn room(&self, meeting_id: &str) -> RoomHandle {
+        let mut rooms = self.rooms.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(h) = rooms.get(meeting_id).filter(|h| !h.is_closed()) {
+            return h.clone();
+        }
+        self.presence.claim(meeting_id, &self.node);
+        let (all, presence, node, id) = (
+            self.rooms.clone(),
+            self.presence.clone(),
+            self.node.clone(),
+            meeting_id.to_string(),
+        );
+        let handle = spawn(
+            meeting_id.to_string(),
+            self.config.clone(),
+            self.hooks.clone(),
+            move || {
+                let mut rooms = all.lock().unwrap_or_else(PoisonError::into_inner);
+                if rooms.get(&id).is_some_and(RoomHandle::is_closed) {
+                    rooms.remove(&id);
+                }
+                presence.release(&id, &node);
+            },
+        );
+        rooms.insert(meeting_id.to_string(), handle.clone());
+        handle
+    }
+
+    /// The running room of the meeting, without starting one.
+    pub fn get(&self, meeting_id: &str) -> Option<RoomHandle> {
+        let rooms = self.rooms.lock().unwrap_or_else(PoisonError::into_inner);
+        rooms.get(meeting_id).filter(|h| !h.is_closed()).cloned()
+    }
+
+    /// The meeting ended elsewhere (over HTTP): its room closes.
+    pub async fn end(&self, meeting_id: &str, reason: &str) {
+        if let Some(h) = self.get(meeting_id) {
+            h.send(Command::End {
+                reason: reason.into(),
+            })
+            .await;
+        }
+    }
+
+    pub fn open_rooms(&self) -> usize {
+        let rooms = self.rooms.lock().unwrap_or_else(PoisonError::into_inner);
+        rooms.values().filter(|h| !h.is_closed()).count()
+    }
+}

@@ -1,0 +1,476 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use hongying_proto::signaling::{
+    CastBallot, ClientMsg, HostAction, JoinGrants, MediaKind, Mute, QuorumState, ServerFrame,
+    ServerMsg, VoteChoice,
+};
+use tokio::sync::mpsc;
+
+use super::*;
+use crate::cluster::LocalPresence;
+
+#[derive(Default)]
+struct Fake {
+    calls: Mutex<Vec<String>>,
+    open: Mutex<std::collections::HashSet<String>>,
+}
+
+impl Fake {
+    fn calls(&self) -> Vec<String> {
+        self.calls.lock().unwrap().clone()
+    }
+    fn count(&self, prefix: &str) -> usize {
+        self.calls()
+            .iter()
+            .filter(|c| c.starts_with(prefix))
+            .count()
+    }
+}
+
+impl RoomHooks for Fake {
+    async fn open_interval(&self, _m: &str, member_id: &str) -> Result<String, HookError> {
+        self.calls.lock().unwrap().push(format!("open {member_id}"));
+        self.open.lock().unwrap().insert(member_id.to_string());
+        Ok(format!("iv-{member_id}"))
+    }
+    async fn touch(&self, interval_id: &str) {
+        self.calls
+            .lock()
+            .unwrap()
+            .push(format!("touch {interval_id}"));
+    }
+    async fn close_interval(&self, _m: &str, member_id: &str, _ago: Duration, reason: &str) {
+        self.calls
+            .lock()
+            .unwrap()
+            .push(format!("close {member_id} {reason}"));
+        self.open.lock().unwrap().remove(member_id);
+    }
+    async fn close_all(&self, _m: &str, reason: &str) {
+        self.calls
+            .lock()
+            .unwrap()
+            .push(format!("close_all {reason}"));
+        self.open.lock().unwrap().clear();
+    }
+    async fn quorum(&self, _m: &str) -> Option<QuorumState> {
+        let n = self.open.lock().unwrap().len() as u32;
+        Some(QuorumState {
+            expected: 3,
+            present_voting: n,
+            present_in_person: 0,
+            present_remote: n,
+            quorate: 2 * n > 3,
+            threshold: "2P > E".into(),
+        })
+    }
+    async fn cast_ballot(
+        &self,
+        _m: &str,
+        member_id: &str,
+        b: &CastBallot,
+    ) -> Result<(), HookError> {
+        if b.motion_id == "closed" {
+            return Err(HookError {
+                code: "motion_not_open".into(),
+                message: "表决已结束。".into(),
+            });
+        }
+        self.calls
+            .lock()
+            .unwrap()
+            .push(format!("ballot {member_id}"));
+        Ok(())
+    }
+}
+
+struct Client {
+    rx: mpsc::UnboundedReceiver<ServerFrame>,
+    seat: Seat,
+    room: RoomHandle,
+}
+
+impl Client {
+    async fn next(&mut self) -> ServerFrame {
+        tokio::time::timeout(Duration::from_secs(5), self.rx.recv())
+            .await
+            .expect("no frame in time")
+            .expect("outbox closed")
+    }
+
+    /// The next frame matching `pred`, skipping others.
+    async fn until(&mut self, pred: impl Fn(&ServerMsg) -> bool) -> ServerFrame {
+        loop {
+            let f = self.next().await;
+            if pred(&f.msg) {
+                return f;
+            }
+        }
+    }
+
+    async fn send(&self, id: &str, msg: ClientMsg) {
+        assert!(
+            self.room
+                .send(Command::Client {
+                    seat: self.seat.clone(),
+                    id: Some(id.into()),
+                    msg,
+                })
+                .await
+        );
+    }
+
+    /// Sends and returns the answer to this request.
+    async fn ask(&mut self, id: &str, msg: ClientMsg) -> ServerMsg {
+        self.send(id, msg).await;
+        let f = self.until(|_| true).await;
+        // Events may come first; skip to our answer.
+        if f.id.as_deref() == Some(id) {
+            return f.msg;
+        }
+        loop {
+            let f = self.next().await;
+            if f.id.as_deref() == Some(id) {
+                return f.msg;
+            }
+        }
+    }
+}
+
+fn grants(host: bool) -> JoinGrants {
+    JoinGrants {
+        publish: true,
+        subscribe: true,
+        host,
+    }
+}
+
+fn request(member: &str, host: bool) -> (JoinRequest, mpsc::UnboundedReceiver<ServerFrame>) {
+    let (tx, rx) = mpsc::unbounded_channel();
+    (
+        JoinRequest {
+            account_id: format!("acct-{member}"),
+            member_id: Some(member.into()),
+            name: member.into(),
+            grants: grants(host),
+            resume_token: None,
+            last_seq: None,
+            audio_only: false,
+            request_id: Some("j".into()),
+            outbox: tx,
+        },
+        rx,
+    )
+}
+
+async fn join_req(
+    room: &RoomHandle,
+    req: JoinRequest,
+    rx: mpsc::UnboundedReceiver<ServerFrame>,
+) -> Client {
+    let seat = room.join(req).await.unwrap();
+    Client {
+        rx,
+        seat,
+        room: room.clone(),
+    }
+}
+
+async fn join(room: &RoomHandle, member: &str, host: bool) -> Client {
+    let (req, rx) = request(member, host);
+    let mut c = join_req(room, req, rx).await;
+    if !c.seat.waiting {
+        let f = c.next().await;
+        assert!(matches!(f.msg, ServerMsg::Joined(_)), "{f:?}");
+    }
+    c
+}
+
+fn setup(window: Duration) -> (Registry<Fake>, Arc<Fake>) {
+    let hooks = Arc::new(Fake::default());
+    let reg = Registry::new(
+        "node-1",
+        RoomConfig {
+            resume_window: window,
+            log_capacity: 100,
+        },
+        hooks.clone(),
+        Arc::new(LocalPresence::default()),
+    );
+    (reg, hooks)
+}
+
+fn joined(msg: &ServerMsg) -> &hongying_proto::signaling::Joined {
+    match msg {
+        ServerMsg::Joined(j) => j,
+        other => panic!("expected joined, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn joining_opens_an_interval_and_pushes_the_quorum_to_the_host() {
+    let (reg, hooks) = setup(Duration::from_secs(30));
+    let room = reg.room("m1");
+    let mut host = join(&room, "sec", true).await;
+    host.until(|m| matches!(m, ServerMsg::QuorumUpdate(q) if q.present_voting == 1))
+        .await;
+    let a = join(&room, "a", false).await;
+    host.until(
+        |m| matches!(m, ServerMsg::ParticipantJoined(p) if p.member_id.as_deref() == Some("a")),
+    )
+    .await;
+    let q = host
+        .until(|m| matches!(m, ServerMsg::QuorumUpdate(_)))
+        .await;
+    assert!(matches!(q.msg, ServerMsg::QuorumUpdate(q) if q.present_voting == 2 && q.quorate));
+    assert_eq!(hooks.count("open "), 2);
+    assert_eq!(reg.open_rooms(), 1);
+    drop(a);
+}
+
+#[tokio::test]
+async fn host_actions_are_refused_to_members() {
+    let (reg, _) = setup(Duration::from_secs(30));
+    let room = reg.room("m1");
+    let mut a = join(&room, "a", false).await;
+    let r = a
+        .ask("1", ClientMsg::Host(HostAction::Lock { locked: true }))
+        .await;
+    assert!(matches!(r, ServerMsg::Error(e) if e.code == "not_host"));
+}
+
+#[tokio::test]
+async fn mute_all_lets_only_the_listed_unmute() {
+    let (reg, _) = setup(Duration::from_secs(30));
+    let room = reg.room("m1");
+    let mut host = join(&room, "sec", true).await;
+    let mut a = join(&room, "a", false).await;
+    let mut b = join(&room, "b", false).await;
+    let r = host
+        .ask(
+            "1",
+            ClientMsg::Host(HostAction::MuteAll {
+                may_unmute: vec![b.seat.participant_id.clone()],
+            }),
+        )
+        .await;
+    assert_eq!(r, ServerMsg::Ack);
+    let unmute = ClientMsg::Mute(Mute {
+        kind: MediaKind::Audio,
+        muted: false,
+    });
+    let r = a.ask("2", unmute.clone()).await;
+    assert!(matches!(r, ServerMsg::Error(e) if e.code == "unmute_not_allowed"));
+    assert_eq!(b.ask("3", unmute).await, ServerMsg::Ack);
+}
+
+#[tokio::test]
+async fn a_removed_member_cannot_rejoin_and_his_interval_closes() {
+    let (reg, hooks) = setup(Duration::from_secs(30));
+    let room = reg.room("m1");
+    let mut host = join(&room, "sec", true).await;
+    let mut a = join(&room, "a", false).await;
+    let pid = a.seat.participant_id.clone();
+    let r = host
+        .ask(
+            "1",
+            ClientMsg::Host(HostAction::Remove {
+                participant_id: pid,
+            }),
+        )
+        .await;
+    assert_eq!(r, ServerMsg::Ack);
+    a.until(|m| matches!(m, ServerMsg::Closed { reason } if reason == "removed"))
+        .await;
+    assert!(hooks.calls().contains(&"close a removed".to_string()));
+    let (req, _rx) = request("a", false);
+    assert_eq!(room.join(req).await.unwrap_err(), JoinError::Removed);
+}
+
+#[tokio::test]
+async fn a_locked_room_admits_hosts_only() {
+    let (reg, _) = setup(Duration::from_secs(30));
+    let room = reg.room("m1");
+    let mut host = join(&room, "sec", true).await;
+    host.ask("1", ClientMsg::Host(HostAction::Lock { locked: true }))
+        .await;
+    let (req, _rx) = request("a", false);
+    assert_eq!(room.join(req).await.unwrap_err(), JoinError::Locked);
+    join(&room, "sec2", true).await;
+}
+
+#[tokio::test]
+async fn the_waiting_room_holds_joiners_until_the_host_decides() {
+    let (reg, hooks) = setup(Duration::from_secs(30));
+    let room = reg.room("m1");
+    let mut host = join(&room, "sec", true).await;
+    host.ask(
+        "1",
+        ClientMsg::Host(HostAction::WaitingRoom { enabled: true }),
+    )
+    .await;
+    let mut a = join(&room, "a", false).await;
+    assert!(a.seat.waiting);
+    assert_eq!(a.next().await.msg, ServerMsg::Waiting);
+    host.until(|m| matches!(m, ServerMsg::Knocking(p) if p.member_id.as_deref() == Some("a")))
+        .await;
+    // Waiting is not attending.
+    assert_eq!(hooks.count("open a"), 0);
+    let r = a.ask("x", ClientMsg::RaiseHand).await;
+    assert!(matches!(r, ServerMsg::Error(e) if e.code == "waiting"));
+    let r = host
+        .ask(
+            "2",
+            ClientMsg::Host(HostAction::Admit {
+                participant_id: a.seat.participant_id.clone(),
+            }),
+        )
+        .await;
+    assert_eq!(r, ServerMsg::Ack);
+    a.until(|m| matches!(m, ServerMsg::Joined(_))).await;
+    assert_eq!(hooks.count("open a"), 1);
+
+    let mut b = join(&room, "b", false).await;
+    let r = host
+        .ask(
+            "3",
+            ClientMsg::Host(HostAction::Deny {
+                participant_id: b.seat.participant_id.clone(),
+            }),
+        )
+        .await;
+    assert_eq!(r, ServerMsg::Ack);
+    b.until(|m| matches!(m, ServerMsg::Closed { reason } if reason == "denied"))
+        .await;
+    let (req, _rx) = request("b", false);
+    assert_eq!(room.join(req).await.unwrap_err(), JoinError::Denied);
+    assert_eq!(hooks.count("open b"), 0);
+}
+
+#[tokio::test]
+async fn a_second_device_replaces_the_first_session() {
+    let (reg, hooks) = setup(Duration::from_secs(30));
+    let room = reg.room("m1");
+    let mut first = join(&room, "a", false).await;
+    let second = join(&room, "a", false).await;
+    assert_eq!(first.seat.participant_id, second.seat.participant_id);
+    first
+        .until(|m| matches!(m, ServerMsg::Closed { reason } if reason == "replaced"))
+        .await;
+    assert_eq!(hooks.count("open a"), 1);
+    assert_eq!(hooks.count("close a"), 0);
+}
+
+#[tokio::test]
+async fn resume_inside_the_window_keeps_the_participant_and_replays_missed_events() {
+    let (reg, hooks) = setup(Duration::from_secs(3600));
+    let room = reg.room("m1");
+    let (req, rx) = request("a", false);
+    let mut a = join_req(&room, req, rx).await;
+    let j = a.next().await;
+    let token = joined(&j.msg).resume_token.clone();
+    a.ask("h", ClientMsg::RaiseHand).await;
+    let seen = a
+        .until(|m| matches!(m, ServerMsg::ParticipantUpdated(_)))
+        .await
+        .seq
+        .unwrap();
+    room.send(Command::Disconnected {
+        seat: a.seat.clone(),
+    })
+    .await;
+    // What happens while he is away.
+    let mut b = join(&room, "b", false).await;
+    b.ask(
+        "c",
+        ClientMsg::Chat(hongying_proto::signaling::ChatText { text: "喂".into() }),
+    )
+    .await;
+
+    let (mut req, rx) = request("a", false);
+    req.resume_token = Some(token);
+    req.last_seq = Some(seen);
+    let mut again = join_req(&room, req, rx).await;
+    let j = again.next().await;
+    let jd = joined(&j.msg);
+    assert!(jd.resumed);
+    assert_eq!(jd.participant_id, a.seat.participant_id);
+    let me = jd
+        .room
+        .participants
+        .iter()
+        .find(|p| p.participant_id == a.seat.participant_id)
+        .unwrap();
+    assert!(me.hand_raised);
+    let m1 = again.next().await;
+    let m2 = again.next().await;
+    assert!(matches!(m1.msg, ServerMsg::ParticipantJoined(_)), "{m1:?}");
+    assert!(matches!(m2.msg, ServerMsg::Chat { .. }), "{m2:?}");
+    assert!(m1.seq.unwrap() > seen && m2.seq > m1.seq);
+    assert_eq!(hooks.count("open a"), 1);
+    assert_eq!(hooks.count("close a"), 0);
+}
+
+#[tokio::test]
+async fn after_the_window_the_member_leaves_and_joins_anew() {
+    let (reg, hooks) = setup(Duration::ZERO);
+    let room = reg.room("m1");
+    let mut watcher = join(&room, "w", false).await;
+    let (req, rx) = request("a", false);
+    let mut a = join_req(&room, req, rx).await;
+    let token = joined(&a.next().await.msg).resume_token.clone();
+    room.send(Command::Disconnected {
+        seat: a.seat.clone(),
+    })
+    .await;
+    watcher
+        .until(|m| matches!(m, ServerMsg::ParticipantLeft { reason, .. } if reason == "timeout"))
+        .await;
+    assert!(hooks.calls().contains(&"close a timeout".to_string()));
+    let (mut req, rx) = request("a", false);
+    req.resume_token = Some(token);
+    let mut again = join_req(&room, req, rx).await;
+    let j = again.next().await;
+    assert!(!joined(&j.msg).resumed);
+    assert_ne!(again.seat.participant_id, a.seat.participant_id);
+    assert_eq!(hooks.count("open a"), 2);
+}
+
+#[tokio::test]
+async fn ballots_go_through_the_hooks_and_refusals_come_back() {
+    let (reg, hooks) = setup(Duration::from_secs(30));
+    let room = reg.room("m1");
+    let mut a = join(&room, "a", false).await;
+    let ballot = |motion: &str| {
+        ClientMsg::CastBallot(CastBallot {
+            motion_id: motion.into(),
+            choice: VoteChoice::Yes,
+        })
+    };
+    assert_eq!(a.ask("1", ballot("m")).await, ServerMsg::Ack);
+    let r = a.ask("2", ballot("closed")).await;
+    assert!(matches!(r, ServerMsg::Error(e) if e.code == "motion_not_open"));
+    assert_eq!(hooks.count("ballot a"), 1);
+}
+
+#[tokio::test]
+async fn ending_the_meeting_closes_every_interval_and_the_room() {
+    let (reg, hooks) = setup(Duration::from_secs(30));
+    let room = reg.room("m1");
+    let mut host = join(&room, "sec", true).await;
+    let mut a = join(&room, "a", false).await;
+    host.ask("1", ClientMsg::Host(HostAction::EndMeeting)).await;
+    a.until(|m| matches!(m, ServerMsg::Closed { reason } if reason == "meeting_ended"))
+        .await;
+    assert!(
+        hooks
+            .calls()
+            .contains(&"close_all meeting_ended".to_string())
+    );
+    // The room task ends; a new join finds it gone.
+    let (req, _rx) = request("b", false);
+    assert_eq!(room.join(req).await.unwrap_err(), JoinError::Ended);
+}
