@@ -189,3 +189,29 @@ pub async fn expect_problem(resp: reqwest::Response, status: u16, code: &str) ->
     );
     body
 }
+
+/// Sends `method path` as `who`, with an optional JSON body.
+pub async fn call(
+    app: &TestApp,
+    who: &fixtures::Caller,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<Value>,
+) -> reqwest::Response {
+    let mut rb = app
+        .client
+        .request(method, app.url(path))
+        .header("authorization", who.bearer());
+    if let Some(b) = body {
+        rb = rb.json(&b);
+    }
+    rb.send().await.unwrap()
+}
+
+/// Asserts the status (showing the body when it differs) and returns the JSON body.
+pub async fn ok_json(resp: reqwest::Response, status: u16) -> Value {
+    let got = resp.status().as_u16();
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(got, status, "unexpected answer {body}");
+    body
+}

@@ -4,32 +4,8 @@
 
 use hongying_server::auth::Role;
 use hongying_tests::fixtures::Caller;
-use hongying_tests::reqwest::{Method, Response};
-use hongying_tests::{TestApp, Value, expect_problem, json};
-
-async fn call(
-    app: &TestApp,
-    who: &Caller,
-    method: Method,
-    path: &str,
-    body: Option<Value>,
-) -> Response {
-    let mut rb = app
-        .client
-        .request(method, app.url(path))
-        .header("authorization", who.bearer());
-    if let Some(b) = body {
-        rb = rb.json(&b);
-    }
-    rb.send().await.unwrap()
-}
-
-async fn ok_json(resp: Response, status: u16) -> Value {
-    let got = resp.status().as_u16();
-    let body: Value = resp.json().await.unwrap();
-    assert_eq!(got, status, "unexpected answer {body}");
-    body
-}
+use hongying_tests::reqwest::Method;
+use hongying_tests::{TestApp, Value, call, expect_problem, json, ok_json};
 
 async fn audit(app: &TestApp, who: &Caller, query: &str) -> Vec<Value> {
     let page = ok_json(
