@@ -92,3 +92,35 @@ impl AppState {
         }
     }
 }
+
+impl AppState {
+    /// Runs `f` off the async workers with the caller's context (who, from where, now):
+    /// what every audited service call needs.
+    pub async fn run_as<T, F>(
+        &self,
+        principal: crate::auth::Principal,
+        meta: crate::auth::principal::RequestMeta,
+        f: F,
+    ) -> crate::error::AppResult<T>
+    where
+        F: FnOnce(
+                &mut crate::db::AnyConnection,
+                &crate::orgs::Ctx<'_>,
+            ) -> crate::error::AppResult<T>
+            + Send
+            + 'static,
+        T: Send + 'static,
+    {
+        let now = self.clock.now();
+        self.db
+            .run(move |c| {
+                let ctx = crate::orgs::Ctx {
+                    principal: &principal,
+                    meta: &meta,
+                    now,
+                };
+                f(c, &ctx)
+            })
+            .await
+    }
+}

@@ -12,7 +12,6 @@ use crate::auth::principal::RequestMeta;
 use crate::compliance::service;
 use crate::error::AppResult;
 use crate::http::extract::ApiJson;
-use crate::orgs::Ctx;
 use crate::state::AppState;
 
 /// Stores a new version of the organization's rule set, effective from
@@ -32,17 +31,10 @@ pub async fn put_rules(
     id: web::Path<String>,
     body: ApiJson<PutComplianceRules>,
 ) -> AppResult<web::Json<RuleSet>> {
-    let now = state.clock.now();
     let id = id.into_inner();
     let set = state
-        .db
-        .run(move |c| {
-            let ctx = Ctx {
-                principal: &principal,
-                meta: &meta,
-                now,
-            };
-            service::put_rules(c, &ctx, &id, body.0)
+        .run_as(principal, meta, move |c, ctx| {
+            service::put_rules(c, ctx, &id, body.0)
         })
         .await?;
     Ok(web::Json(set))

@@ -10,7 +10,6 @@ use crate::auth::principal::RequestMeta;
 use crate::error::AppResult;
 use crate::grants::service;
 use crate::http::extract::ApiJson;
-use crate::orgs::Ctx;
 use crate::state::AppState;
 
 /// Grants a role at an organization. An `org_admin` whose scope includes `org_id`, or a
@@ -29,16 +28,9 @@ pub async fn create_grant(
     meta: RequestMeta,
     body: ApiJson<CreateGrant>,
 ) -> AppResult<HttpResponse> {
-    let now = state.clock.now();
     let grant = state
-        .db
-        .run(move |c| {
-            let ctx = Ctx {
-                principal: &principal,
-                meta: &meta,
-                now,
-            };
-            service::create(c, &ctx, body.0)
+        .run_as(principal, meta, move |c, ctx| {
+            service::create(c, ctx, body.0)
         })
         .await?;
     Ok(HttpResponse::Created().json(grant))
@@ -58,18 +50,9 @@ pub async fn revoke_grant(
     meta: RequestMeta,
     id: web::Path<String>,
 ) -> AppResult<web::Json<RoleGrant>> {
-    let now = state.clock.now();
     let id = id.into_inner();
     let grant = state
-        .db
-        .run(move |c| {
-            let ctx = Ctx {
-                principal: &principal,
-                meta: &meta,
-                now,
-            };
-            service::revoke(c, &ctx, &id)
-        })
+        .run_as(principal, meta, move |c, ctx| service::revoke(c, ctx, &id))
         .await?;
     Ok(web::Json(grant))
 }

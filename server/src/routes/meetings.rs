@@ -14,7 +14,7 @@ use crate::auth::Principal;
 use crate::auth::principal::RequestMeta;
 use crate::error::AppResult;
 use crate::http::extract::ApiJson;
-use crate::meetings::{Ctx, attendance, service};
+use crate::meetings::{attendance, service};
 use crate::routes::orgs::if_match_version;
 use crate::state::AppState;
 
@@ -40,17 +40,10 @@ pub async fn create_meeting(
     org_id: web::Path<String>,
     body: ApiJson<CreateMeeting>,
 ) -> AppResult<HttpResponse> {
-    let now = state.clock.now();
     let org_id = org_id.into_inner();
     let m = state
-        .db
-        .run(move |c| {
-            let ctx = Ctx {
-                principal: &principal,
-                meta: &meta,
-                now,
-            };
-            service::create(c, &ctx, &org_id, body.0)
+        .run_as(principal, meta, move |c, ctx| {
+            service::create(c, ctx, &org_id, body.0)
         })
         .await?;
     let mut resp = with_etag(actix_web::http::StatusCode::CREATED, &m);
@@ -120,17 +113,10 @@ pub async fn update_meeting(
     body: ApiJson<UpdateMeeting>,
 ) -> AppResult<HttpResponse> {
     let if_match = if_match_version(&req)?;
-    let now = state.clock.now();
     let id = id.into_inner();
     let m = state
-        .db
-        .run(move |c| {
-            let ctx = Ctx {
-                principal: &principal,
-                meta: &meta,
-                now,
-            };
-            service::update(c, &ctx, &id, body.0, if_match)
+        .run_as(principal, meta, move |c, ctx| {
+            service::update(c, ctx, &id, body.0, if_match)
         })
         .await?;
     Ok(with_etag(actix_web::http::StatusCode::OK, &m))
@@ -149,17 +135,10 @@ pub async fn schedule_meeting(
     meta: RequestMeta,
     id: web::Path<String>,
 ) -> AppResult<HttpResponse> {
-    let now = state.clock.now();
     let id = id.into_inner();
     let m = state
-        .db
-        .run(move |c| {
-            let ctx = Ctx {
-                principal: &principal,
-                meta: &meta,
-                now,
-            };
-            service::schedule(c, &ctx, &id)
+        .run_as(principal, meta, move |c, ctx| {
+            service::schedule(c, ctx, &id)
         })
         .await?;
     Ok(with_etag(actix_web::http::StatusCode::OK, &m))
@@ -179,18 +158,11 @@ pub async fn start_meeting(
     meta: RequestMeta,
     id: web::Path<String>,
 ) -> AppResult<HttpResponse> {
-    let now = state.clock.now();
     let id = id.into_inner();
     let policy = state.config.meetings.clone();
     let m = state
-        .db
-        .run(move |c| {
-            let ctx = Ctx {
-                principal: &principal,
-                meta: &meta,
-                now,
-            };
-            service::start(c, &ctx, &id, &policy)
+        .run_as(principal, meta, move |c, ctx| {
+            service::start(c, ctx, &id, &policy)
         })
         .await?;
     Ok(with_etag(actix_web::http::StatusCode::OK, &m))
@@ -209,18 +181,9 @@ pub async fn end_meeting(
     meta: RequestMeta,
     id: web::Path<String>,
 ) -> AppResult<HttpResponse> {
-    let now = state.clock.now();
     let id = id.into_inner();
     let m = state
-        .db
-        .run(move |c| {
-            let ctx = Ctx {
-                principal: &principal,
-                meta: &meta,
-                now,
-            };
-            service::end(c, &ctx, &id)
-        })
+        .run_as(principal, meta, move |c, ctx| service::end(c, ctx, &id))
         .await?;
     Ok(with_etag(actix_web::http::StatusCode::OK, &m))
 }
@@ -241,17 +204,10 @@ pub async fn cancel_meeting(
     id: web::Path<String>,
     body: ApiJson<CancelMeeting>,
 ) -> AppResult<HttpResponse> {
-    let now = state.clock.now();
     let id = id.into_inner();
     let m = state
-        .db
-        .run(move |c| {
-            let ctx = Ctx {
-                principal: &principal,
-                meta: &meta,
-                now,
-            };
-            service::cancel(c, &ctx, &id, &body.0.reason)
+        .run_as(principal, meta, move |c, ctx| {
+            service::cancel(c, ctx, &id, &body.0.reason)
         })
         .await?;
     Ok(with_etag(actix_web::http::StatusCode::OK, &m))
@@ -295,17 +251,10 @@ pub async fn add_observer(
     id: web::Path<String>,
     body: ApiJson<AddObserver>,
 ) -> AppResult<HttpResponse> {
-    let now = state.clock.now();
     let id = id.into_inner();
     let o = state
-        .db
-        .run(move |c| {
-            let ctx = Ctx {
-                principal: &principal,
-                meta: &meta,
-                now,
-            };
-            service::add_observer(c, &ctx, &id, body.0)
+        .run_as(principal, meta, move |c, ctx| {
+            service::add_observer(c, ctx, &id, body.0)
         })
         .await?;
     Ok(HttpResponse::Created().json(o))
@@ -346,18 +295,11 @@ pub async fn create_exclusion(
     id: web::Path<String>,
     body: ApiJson<CreateExclusion>,
 ) -> AppResult<HttpResponse> {
-    let now = state.clock.now();
     let id = id.into_inner();
     let policy = state.config.meetings.clone();
     let e = state
-        .db
-        .run(move |c| {
-            let ctx = Ctx {
-                principal: &principal,
-                meta: &meta,
-                now,
-            };
-            service::create_exclusion(c, &ctx, &id, body.0, &policy)
+        .run_as(principal, meta, move |c, ctx| {
+            service::create_exclusion(c, ctx, &id, body.0, &policy)
         })
         .await?;
     Ok(HttpResponse::Created().json(e))
@@ -391,17 +333,10 @@ async fn decide(
     body: ExclusionDecision,
     approve: bool,
 ) -> AppResult<web::Json<Exclusion>> {
-    let now = state.clock.now();
     let policy = state.config.meetings.clone();
     let e = state
-        .db
-        .run(move |c| {
-            let ctx = Ctx {
-                principal: &principal,
-                meta: &meta,
-                now,
-            };
-            service::decide_exclusion(c, &ctx, &id, body.by, approve, &policy)
+        .run_as(principal, meta, move |c, ctx| {
+            service::decide_exclusion(c, ctx, &id, body.by, approve, &policy)
         })
         .await?;
     Ok(web::Json(e))
@@ -461,17 +396,10 @@ pub async fn mark_attendance(
     id: web::Path<String>,
     body: ApiJson<MarkAttendance>,
 ) -> AppResult<web::Json<AttendanceInterval>> {
-    let now = state.clock.now();
     let id = id.into_inner();
     let i = state
-        .db
-        .run(move |c| {
-            let ctx = Ctx {
-                principal: &principal,
-                meta: &meta,
-                now,
-            };
-            attendance::mark(c, &ctx, &id, body.0)
+        .run_as(principal, meta, move |c, ctx| {
+            attendance::mark(c, ctx, &id, body.0)
         })
         .await?;
     Ok(web::Json(i))
@@ -537,18 +465,11 @@ pub async fn check_in(
     id: web::Path<String>,
     body: ApiJson<CheckIn>,
 ) -> AppResult<web::Json<AttendanceInterval>> {
-    let now = state.clock.now();
     let id = id.into_inner();
     let config = state.config.clone();
     let i = state
-        .db
-        .run(move |c| {
-            let ctx = Ctx {
-                principal: &principal,
-                meta: &meta,
-                now,
-            };
-            attendance::check_in(c, &ctx, &id, &body.0.token, &config)
+        .run_as(principal, meta, move |c, ctx| {
+            attendance::check_in(c, ctx, &id, &body.0.token, &config)
         })
         .await?;
     Ok(web::Json(i))
@@ -569,17 +490,10 @@ pub async fn put_absence(
     path: web::Path<(String, String)>,
     body: ApiJson<PutAbsence>,
 ) -> AppResult<web::Json<Absence>> {
-    let now = state.clock.now();
     let (id, member_id) = path.into_inner();
     let a = state
-        .db
-        .run(move |c| {
-            let ctx = Ctx {
-                principal: &principal,
-                meta: &meta,
-                now,
-            };
-            attendance::put_absence(c, &ctx, &id, &member_id, body.0)
+        .run_as(principal, meta, move |c, ctx| {
+            attendance::put_absence(c, ctx, &id, &member_id, body.0)
         })
         .await?;
     Ok(web::Json(a))

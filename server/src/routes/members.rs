@@ -17,7 +17,6 @@ use crate::error::{AppError, AppResult};
 use crate::http::extract::ApiJson;
 use crate::import::{self, Format};
 use crate::members::service;
-use crate::orgs::Ctx;
 use crate::state::AppState;
 
 fn etag(version: i32) -> (header::HeaderName, String) {
@@ -48,18 +47,11 @@ pub async fn create_member(
     org_id: web::Path<String>,
     body: ApiJson<CreateMember>,
 ) -> AppResult<HttpResponse> {
-    let now = state.clock.now();
     let pii = state.pii.clone();
     let org_id = org_id.into_inner();
     let view = state
-        .db
-        .run(move |c| {
-            let ctx = Ctx {
-                principal: &principal,
-                meta: &meta,
-                now,
-            };
-            service::create(c, &ctx, &pii, &org_id, &body.0)
+        .run_as(principal, meta, move |c, ctx| {
+            service::create(c, ctx, &pii, &org_id, &body.0)
         })
         .await?;
     Ok(HttpResponse::Created()
@@ -85,18 +77,11 @@ pub async fn list_members(
     org_id: web::Path<String>,
     query: web::Query<MemberListQuery>,
 ) -> AppResult<HttpResponse> {
-    let now = state.clock.now();
     let pii = state.pii.clone();
     let org_id = org_id.into_inner();
     let page = state
-        .db
-        .run(move |c| {
-            let ctx = Ctx {
-                principal: &principal,
-                meta: &meta,
-                now,
-            };
-            service::list(c, &ctx, &pii, &org_id, &query)
+        .run_as(principal, meta, move |c, ctx| {
+            service::list(c, ctx, &pii, &org_id, &query)
         })
         .await?;
     Ok(HttpResponse::Ok().json(page))
@@ -116,17 +101,10 @@ pub async fn lookup_member(
     meta: RequestMeta,
     query: web::Query<MemberLookupQuery>,
 ) -> AppResult<HttpResponse> {
-    let now = state.clock.now();
     let pii = state.pii.clone();
     let view = state
-        .db
-        .run(move |c| {
-            let ctx = Ctx {
-                principal: &principal,
-                meta: &meta,
-                now,
-            };
-            service::lookup(c, &ctx, &pii, &query.id_number)
+        .run_as(principal, meta, move |c, ctx| {
+            service::lookup(c, ctx, &pii, &query.id_number)
         })
         .await?;
     Ok(ok(view))
@@ -147,19 +125,12 @@ pub async fn get_member(
     id: web::Path<String>,
     query: web::Query<MemberReadQuery>,
 ) -> AppResult<HttpResponse> {
-    let now = state.clock.now();
     let pii = state.pii.clone();
     let id = id.into_inner();
     let reveal = query.reveal.unwrap_or(false);
     let view = state
-        .db
-        .run(move |c| {
-            let ctx = Ctx {
-                principal: &principal,
-                meta: &meta,
-                now,
-            };
-            service::read(c, &ctx, &pii, &id, reveal)
+        .run_as(principal, meta, move |c, ctx| {
+            service::read(c, ctx, &pii, &id, reveal)
         })
         .await?;
     Ok(ok(view))
@@ -182,18 +153,11 @@ pub async fn update_member(
     id: web::Path<String>,
     body: ApiJson<UpdateMember>,
 ) -> AppResult<HttpResponse> {
-    let now = state.clock.now();
     let pii = state.pii.clone();
     let id = id.into_inner();
     let view = state
-        .db
-        .run(move |c| {
-            let ctx = Ctx {
-                principal: &principal,
-                meta: &meta,
-                now,
-            };
-            service::update(c, &ctx, &pii, &id, &body.0)
+        .run_as(principal, meta, move |c, ctx| {
+            service::update(c, ctx, &pii, &id, &body.0)
         })
         .await?;
     Ok(ok(view))
@@ -218,18 +182,11 @@ pub async fn change_status(
     id: web::Path<String>,
     body: ApiJson<StatusChange>,
 ) -> AppResult<HttpResponse> {
-    let now = state.clock.now();
     let pii = state.pii.clone();
     let id = id.into_inner();
     let view = state
-        .db
-        .run(move |c| {
-            let ctx = Ctx {
-                principal: &principal,
-                meta: &meta,
-                now,
-            };
-            service::change_status(c, &ctx, &pii, &id, &body.0)
+        .run_as(principal, meta, move |c, ctx| {
+            service::change_status(c, ctx, &pii, &id, &body.0)
         })
         .await?;
     Ok(ok(view))
@@ -251,18 +208,11 @@ pub async fn change_flags(
     id: web::Path<String>,
     body: ApiJson<FlagsChange>,
 ) -> AppResult<HttpResponse> {
-    let now = state.clock.now();
     let pii = state.pii.clone();
     let id = id.into_inner();
     let view = state
-        .db
-        .run(move |c| {
-            let ctx = Ctx {
-                principal: &principal,
-                meta: &meta,
-                now,
-            };
-            service::change_flags(c, &ctx, &pii, &id, &body.0)
+        .run_as(principal, meta, move |c, ctx| {
+            service::change_flags(c, ctx, &pii, &id, &body.0)
         })
         .await?;
     Ok(ok(view))
@@ -353,7 +303,6 @@ pub async fn import_roster(
         body.extend_from_slice(&chunk);
     }
     let bytes = body.freeze();
-    let now = state.clock.now();
     let pii = state.pii.clone();
     let opts = import::Options {
         dry_run: query.dry_run.unwrap_or(false),
@@ -361,16 +310,10 @@ pub async fn import_roster(
         source_name: "upload".into(),
     };
     let report = state
-        .db
-        .run(move |c| {
-            let ctx = Ctx {
-                principal: &principal,
-                meta: &meta,
-                now,
-            };
+        .run_as(principal, meta, move |c, ctx| {
             import::import_members(
                 c,
-                &ctx,
+                ctx,
                 &pii,
                 &org_id,
                 format,

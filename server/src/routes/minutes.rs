@@ -16,7 +16,6 @@ use crate::auth::principal::RequestMeta;
 use crate::error::{AppError, AppResult};
 use crate::http::extract::ApiJson;
 use crate::minutes::{attachments, export, service};
-use crate::orgs::Ctx;
 use crate::state::AppState;
 
 /// The full record: header, attendance table (应到/实到 by standing and mode, absentees
@@ -59,17 +58,10 @@ pub async fn add_point(
     id: web::Path<String>,
     body: ApiJson<AddPoint>,
 ) -> AppResult<HttpResponse> {
-    let now = state.clock.now();
     let id = id.into_inner();
     let point = state
-        .db
-        .run(move |c| {
-            let ctx = Ctx {
-                principal: &principal,
-                meta: &meta,
-                now,
-            };
-            service::add_point(c, &ctx, &id, body.0)
+        .run_as(principal, meta, move |c, ctx| {
+            service::add_point(c, ctx, &id, body.0)
         })
         .await?;
     Ok(HttpResponse::Created().json(point))
@@ -91,18 +83,11 @@ pub async fn put_minutes(
     id: web::Path<String>,
     body: ApiJson<PutMinutes>,
 ) -> AppResult<web::Json<MinutesRecord>> {
-    let now = state.clock.now();
     let id = id.into_inner();
     let policy = state.config.meetings.clone();
     let record = state
-        .db
-        .run(move |c| {
-            let ctx = Ctx {
-                principal: &principal,
-                meta: &meta,
-                now,
-            };
-            service::put(c, &ctx, &policy, &id, body.0)
+        .run_as(principal, meta, move |c, ctx| {
+            service::put(c, ctx, &policy, &id, body.0)
         })
         .await?;
     Ok(web::Json(record))
@@ -124,18 +109,11 @@ pub async fn sign_minutes(
     id: web::Path<String>,
     body: ApiJson<SignMinutes>,
 ) -> AppResult<web::Json<MinutesRecord>> {
-    let now = state.clock.now();
     let id = id.into_inner();
     let policy = state.config.meetings.clone();
     let record = state
-        .db
-        .run(move |c| {
-            let ctx = Ctx {
-                principal: &principal,
-                meta: &meta,
-                now,
-            };
-            service::sign(c, &ctx, &policy, &id, body.0.as_)
+        .run_as(principal, meta, move |c, ctx| {
+            service::sign(c, ctx, &policy, &id, body.0.as_)
         })
         .await?;
     Ok(web::Json(record))
@@ -156,18 +134,11 @@ pub async fn submit_minutes(
     meta: RequestMeta,
     id: web::Path<String>,
 ) -> AppResult<web::Json<MinutesRecord>> {
-    let now = state.clock.now();
     let id = id.into_inner();
     let policy = state.config.meetings.clone();
     let record = state
-        .db
-        .run(move |c| {
-            let ctx = Ctx {
-                principal: &principal,
-                meta: &meta,
-                now,
-            };
-            service::submit(c, &ctx, &policy, &id)
+        .run_as(principal, meta, move |c, ctx| {
+            service::submit(c, ctx, &policy, &id)
         })
         .await?;
     Ok(web::Json(record))
@@ -189,18 +160,11 @@ pub async fn review_minutes(
     id: web::Path<String>,
     body: ApiJson<ReviewMinutes>,
 ) -> AppResult<web::Json<MinutesRecord>> {
-    let now = state.clock.now();
     let id = id.into_inner();
     let policy = state.config.meetings.clone();
     let record = state
-        .db
-        .run(move |c| {
-            let ctx = Ctx {
-                principal: &principal,
-                meta: &meta,
-                now,
-            };
-            service::review(c, &ctx, &policy, &id, body.0)
+        .run_as(principal, meta, move |c, ctx| {
+            service::review(c, ctx, &policy, &id, body.0)
         })
         .await?;
     Ok(web::Json(record))
@@ -313,16 +277,9 @@ pub async fn upload_attachment(
         .await
         .map_err(|e| AppError::Internal(anyhow::anyhow!("blocking task failed: {e}")))?
         .map_err(|e| AppError::Internal(anyhow::Error::new(e).context("storing attachment")))?;
-    let now = state.clock.now();
     let meta_row = state
-        .db
-        .run(move |c| {
-            let ctx = Ctx {
-                principal: &principal,
-                meta: &meta,
-                now,
-            };
-            service::add_attachment(c, &ctx, &id, &filename, kind, &sha, size)
+        .run_as(principal, meta, move |c, ctx| {
+            service::add_attachment(c, ctx, &id, &filename, kind, &sha, size)
         })
         .await?;
     Ok(HttpResponse::Created()

@@ -14,7 +14,6 @@ use crate::auth::principal::RequestMeta;
 use crate::error::AppResult;
 use crate::http::extract::ApiJson;
 use crate::motions::service;
-use crate::orgs::Ctx;
 use crate::state::AppState;
 
 /// Creates a motion (draft) at a meeting that has not ended. `admission`,
@@ -36,17 +35,10 @@ pub async fn create_motion(
     id: web::Path<String>,
     body: ApiJson<CreateMotion>,
 ) -> AppResult<HttpResponse> {
-    let now = state.clock.now();
     let id = id.into_inner();
     let motion = state
-        .db
-        .run(move |c| {
-            let ctx = Ctx {
-                principal: &principal,
-                meta: &meta,
-                now,
-            };
-            service::create(c, &ctx, &id, body.0)
+        .run_as(principal, meta, move |c, ctx| {
+            service::create(c, ctx, &id, body.0)
         })
         .await?;
     Ok(HttpResponse::Created()
@@ -117,18 +109,11 @@ pub async fn register_written_opinion(
     id: web::Path<String>,
     body: ApiJson<RegisterWrittenOpinion>,
 ) -> AppResult<HttpResponse> {
-    let now = state.clock.now();
     let id = id.into_inner();
     let policy = state.config.meetings.clone();
     let w = state
-        .db
-        .run(move |c| {
-            let ctx = Ctx {
-                principal: &principal,
-                meta: &meta,
-                now,
-            };
-            service::register_written(c, &ctx, &policy, &id, body.0)
+        .run_as(principal, meta, move |c, ctx| {
+            service::register_written(c, ctx, &policy, &id, body.0)
         })
         .await?;
     Ok(HttpResponse::Created().json(w))
@@ -148,18 +133,11 @@ pub async fn open_motion(
     meta: RequestMeta,
     id: web::Path<String>,
 ) -> AppResult<web::Json<Motion>> {
-    let now = state.clock.now();
     let id = id.into_inner();
     let policy = state.config.meetings.clone();
     let motion = state
-        .db
-        .run(move |c| {
-            let ctx = Ctx {
-                principal: &principal,
-                meta: &meta,
-                now,
-            };
-            service::open(c, &ctx, &policy, &id)
+        .run_as(principal, meta, move |c, ctx| {
+            service::open(c, ctx, &policy, &id)
         })
         .await?;
     Ok(web::Json(motion))
@@ -184,18 +162,11 @@ pub async fn cast_ballot(
     id: web::Path<String>,
     body: ApiJson<CastBallot>,
 ) -> AppResult<HttpResponse> {
-    let now = state.clock.now();
     let id = id.into_inner();
     let policy = state.config.meetings.clone();
     let cast = state
-        .db
-        .run(move |c| {
-            let ctx = Ctx {
-                principal: &principal,
-                meta: &meta,
-                now,
-            };
-            service::cast_own(c, &ctx, &policy, &id, body.0)
+        .run_as(principal, meta, move |c, ctx| {
+            service::cast_own(c, ctx, &policy, &id, body.0)
         })
         .await?;
     Ok(if cast.created {
@@ -220,18 +191,11 @@ pub async fn enter_tally(
     id: web::Path<String>,
     body: ApiJson<EnterTally>,
 ) -> AppResult<web::Json<Motion>> {
-    let now = state.clock.now();
     let id = id.into_inner();
     let policy = state.config.meetings.clone();
     let motion = state
-        .db
-        .run(move |c| {
-            let ctx = Ctx {
-                principal: &principal,
-                meta: &meta,
-                now,
-            };
-            service::enter_tally(c, &ctx, &policy, &id, body.0)
+        .run_as(principal, meta, move |c, ctx| {
+            service::enter_tally(c, ctx, &policy, &id, body.0)
         })
         .await?;
     Ok(web::Json(motion))
@@ -252,18 +216,11 @@ pub async fn close_motion(
     meta: RequestMeta,
     id: web::Path<String>,
 ) -> AppResult<web::Json<Motion>> {
-    let now = state.clock.now();
     let id = id.into_inner();
     let policy = state.config.meetings.clone();
     let motion = state
-        .db
-        .run(move |c| {
-            let ctx = Ctx {
-                principal: &principal,
-                meta: &meta,
-                now,
-            };
-            service::close(c, &ctx, &policy, &id)
+        .run_as(principal, meta, move |c, ctx| {
+            service::close(c, ctx, &policy, &id)
         })
         .await?;
     Ok(web::Json(motion))

@@ -12,7 +12,7 @@ use crate::auth::Principal;
 use crate::auth::principal::RequestMeta;
 use crate::error::{AppError, AppResult};
 use crate::http::extract::ApiJson;
-use crate::orgs::{Ctx, service};
+use crate::orgs::service;
 use crate::state::AppState;
 
 /// The version in an `If-Match` header: `"3"`, `W/"3"` or `3`.
@@ -55,16 +55,9 @@ pub async fn create_org(
     meta: RequestMeta,
     body: ApiJson<CreateOrg>,
 ) -> AppResult<HttpResponse> {
-    let now = state.clock.now();
     let org = state
-        .db
-        .run(move |c| {
-            let ctx = Ctx {
-                principal: &principal,
-                meta: &meta,
-                now,
-            };
-            service::create(c, &ctx, body.0)
+        .run_as(principal, meta, move |c, ctx| {
+            service::create(c, ctx, body.0)
         })
         .await?;
     Ok(HttpResponse::Created()
@@ -117,17 +110,10 @@ pub async fn update_org(
     body: ApiJson<UpdateOrg>,
 ) -> AppResult<HttpResponse> {
     let if_match = if_match_version(&req)?;
-    let now = state.clock.now();
     let id = id.into_inner();
     let org = state
-        .db
-        .run(move |c| {
-            let ctx = Ctx {
-                principal: &principal,
-                meta: &meta,
-                now,
-            };
-            service::update(c, &ctx, &id, body.0, if_match)
+        .run_as(principal, meta, move |c, ctx| {
+            service::update(c, ctx, &id, body.0, if_match)
         })
         .await?;
     Ok(HttpResponse::Ok()
@@ -154,17 +140,10 @@ pub async fn move_org(
     body: ApiJson<MoveOrg>,
 ) -> AppResult<HttpResponse> {
     let if_match = if_match_version(&req)?;
-    let now = state.clock.now();
     let id = id.into_inner();
     let org = state
-        .db
-        .run(move |c| {
-            let ctx = Ctx {
-                principal: &principal,
-                meta: &meta,
-                now,
-            };
-            service::move_org(c, &ctx, &id, body.0, if_match)
+        .run_as(principal, meta, move |c, ctx| {
+            service::move_org(c, ctx, &id, body.0, if_match)
         })
         .await?;
     Ok(HttpResponse::Ok()
@@ -233,17 +212,10 @@ pub async fn add_post(
     id: web::Path<String>,
     body: ApiJson<AddPost>,
 ) -> AppResult<HttpResponse> {
-    let now = state.clock.now();
     let id = id.into_inner();
     let post = state
-        .db
-        .run(move |c| {
-            let ctx = Ctx {
-                principal: &principal,
-                meta: &meta,
-                now,
-            };
-            service::add_post(c, &ctx, &id, body.0)
+        .run_as(principal, meta, move |c, ctx| {
+            service::add_post(c, ctx, &id, body.0)
         })
         .await?;
     Ok(HttpResponse::Created().json(post))
@@ -264,17 +236,10 @@ pub async fn end_post(
     path: web::Path<(String, String)>,
     body: ApiJson<EndPost>,
 ) -> AppResult<web::Json<OrgPost>> {
-    let now = state.clock.now();
     let (id, post_id) = path.into_inner();
     let post = state
-        .db
-        .run(move |c| {
-            let ctx = Ctx {
-                principal: &principal,
-                meta: &meta,
-                now,
-            };
-            service::end_post(c, &ctx, &id, &post_id, body.0)
+        .run_as(principal, meta, move |c, ctx| {
+            service::end_post(c, ctx, &id, &post_id, body.0)
         })
         .await?;
     Ok(web::Json(post))
