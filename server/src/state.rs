@@ -68,6 +68,7 @@ impl AppState {
             db.clone(),
             clock.clone(),
         ));
+        signaling.listen();
         Ok(Self {
             signaling,
             config: Arc::new(config),

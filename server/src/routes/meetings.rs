@@ -16,6 +16,7 @@ use crate::error::AppResult;
 use crate::http::extract::ApiJson;
 use crate::meetings::{attendance, service};
 use crate::routes::orgs::if_match_version;
+use crate::signaling::hub::RoomEvent;
 use crate::state::AppState;
 
 fn with_etag(status: actix_web::http::StatusCode, m: &Meeting) -> HttpResponse {
@@ -187,7 +188,12 @@ pub async fn end_meeting(
     let m = state
         .run_as(principal, meta, move |c, ctx| service::end(c, ctx, &id))
         .await?;
-    state.signaling.registry.end(&m.id, "meeting_ended").await;
+    state.signaling.tell_room(
+        &m.id,
+        RoomEvent::End {
+            reason: "meeting_ended".into(),
+        },
+    );
     Ok(with_etag(actix_web::http::StatusCode::OK, &m))
 }
 
@@ -343,7 +349,7 @@ async fn decide(
         })
         .await?;
     // E may have changed.
-    state.signaling.registry.refresh(&e.meeting_id).await;
+    state.signaling.tell_room(&e.meeting_id, RoomEvent::Refresh);
     Ok(web::Json(e))
 }
 
@@ -408,7 +414,7 @@ pub async fn mark_attendance(
             attendance::mark(c, ctx, &id, body.0)
         })
         .await?;
-    state.signaling.registry.refresh(&meeting_id).await;
+    state.signaling.tell_room(&meeting_id, RoomEvent::Refresh);
     Ok(web::Json(i))
 }
 
@@ -480,7 +486,7 @@ pub async fn check_in(
             attendance::check_in(c, ctx, &id, &body.0.token, &config)
         })
         .await?;
-    state.signaling.registry.refresh(&meeting_id).await;
+    state.signaling.tell_room(&meeting_id, RoomEvent::Refresh);
     Ok(web::Json(i))
 }
 
@@ -506,7 +512,7 @@ pub async fn put_absence(
             attendance::put_absence(c, ctx, &id, &member_id, body.0)
         })
         .await?;
-    state.signaling.registry.refresh(&meeting_id).await;
+    state.signaling.tell_room(&meeting_id, RoomEvent::Refresh);
     Ok(web::Json(a))
 }
 

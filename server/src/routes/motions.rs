@@ -14,6 +14,7 @@ use crate::auth::principal::RequestMeta;
 use crate::error::AppResult;
 use crate::http::extract::ApiJson;
 use crate::motions::service;
+use crate::signaling::hub::RoomEvent;
 use crate::state::AppState;
 use hongying_proto::signaling::ServerMsg;
 
@@ -141,18 +142,16 @@ pub async fn open_motion(
             service::open(c, ctx, &policy, &id)
         })
         .await?;
-    state
-        .signaling
-        .registry
-        .broadcast(
-            &motion.meeting_id,
-            ServerMsg::VoteOpened {
+    state.signaling.tell_room(
+        &motion.meeting_id,
+        RoomEvent::Broadcast {
+            msg: Box::new(ServerMsg::VoteOpened {
                 motion_id: motion.id.clone(),
                 title: motion.title.clone(),
                 kind: motion.kind.as_str().to_string(),
-            },
-        )
-        .await;
+            }),
+        },
+    );
     Ok(web::Json(motion))
 }
 
@@ -237,20 +236,18 @@ pub async fn close_motion(
         })
         .await?;
     let result = motion.result.as_ref();
-    state
-        .signaling
-        .registry
-        .broadcast(
-            &motion.meeting_id,
-            ServerMsg::VoteClosed {
+    state.signaling.tell_room(
+        &motion.meeting_id,
+        RoomEvent::Broadcast {
+            msg: Box::new(ServerMsg::VoteClosed {
                 motion_id: motion.id.clone(),
                 passed: result.map(|r| r.passed),
                 yes: result.map_or(0, |r| r.yes),
                 no: result.map_or(0, |r| r.no),
                 abstain: result.map_or(0, |r| r.abstain),
-            },
-        )
-        .await;
+            }),
+        },
+    );
     Ok(web::Json(motion))
 }
 

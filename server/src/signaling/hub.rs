@@ -7,8 +7,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use hongying_proto::signaling::{PROTOCOL_VERSION, ServerFrame, ServerMsg};
-use hongying_signaling::cluster::{LocalPresence, Presence};
+use hongying_signaling::cluster::{Bus, LocalBus, LocalPresence, Presence};
 use hongying_signaling::room::{Outbox, Registry, RoomConfig};
+use serde::{Deserialize, Serialize};
 
 use super::hooks::DbHooks;
 use crate::config::Config;
@@ -30,9 +31,31 @@ struct Conns {
     per_member: HashMap<String, Vec<u64>>,
 }
 
+/// What the rest of the server tells a meeting's room. It travels over the cluster bus,
+/// because the room may live on another node than the request that caused it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum RoomEvent {
+    /// Attendance changed outside the room: recompute and push the quorum.
+    Refresh,
+    /// The meeting ended: the room closes every interval and lets everyone go.
+    End { reason: String },
+    /// An event for everyone in the room (a vote opened or closed).
+    Broadcast { msg: Box<ServerMsg> },
+}
+
+#[derive(Serialize, Deserialize)]
+struct Addressed {
+    meeting_id: String,
+    event: RoomEvent,
+}
+
+const ROOM_EVENTS: &str = "room-events";
+
 pub struct Signaling {
     pub node_id: String,
     pub registry: Registry<DbHooks>,
+    bus: Arc<dyn Bus>,
     conns: Mutex<Conns>,
     next_id: AtomicU64,
     max_per_account: usize,
@@ -60,9 +83,10 @@ impl Signaling {
             policy: config.meetings.clone(),
             merge_within: chrono::Duration::milliseconds(sig.resume_window_ms as i64),
         };
-        // One node: presence in memory. The Redis presence (several nodes) is chosen here
-        // too, once, when it exists.
+        // One node: presence and bus in memory. The Redis implementations (several nodes)
+        // are chosen here too, once, when they exist; nothing else names them.
         let presence: Arc<dyn Presence> = Arc::new(LocalPresence::default());
+        let bus: Arc<dyn Bus> = Arc::new(LocalBus::default());
         let registry = Registry::new(
             &node_id,
             RoomConfig {
@@ -76,10 +100,53 @@ impl Signaling {
         Self {
             node_id,
             registry,
+            bus,
             conns: Mutex::default(),
             next_id: AtomicU64::new(1),
             max_per_account: sig.max_connections_per_account,
         }
+    }
+
+    /// Sends an event to the meeting's room, on whichever node it lives.
+    pub fn tell_room(&self, meeting_id: &str, event: RoomEvent) {
+        let msg = Addressed {
+            meeting_id: meeting_id.to_string(),
+            event,
+        };
+        match serde_json::to_vec(&msg) {
+            Ok(payload) => self.bus.publish(ROOM_EVENTS, payload),
+            Err(e) => tracing::error!(error = %e, "encoding a room event failed"),
+        }
+    }
+
+    /// Applies the room events of the bus to the rooms living on this node; runs for the
+    /// life of the node.
+    pub fn listen(self: &Arc<Self>) {
+        let mut rx = self.bus.subscribe(ROOM_EVENTS);
+        let me = Arc::downgrade(self);
+        tokio::spawn(async move {
+            loop {
+                let payload = match rx.recv().await {
+                    Ok(p) => p,
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+                        tracing::warn!(n, "room events lost: the listener fell behind");
+                        continue;
+                    }
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+                };
+                let Some(me) = me.upgrade() else { return };
+                let Ok(Addressed { meeting_id, event }) = serde_json::from_slice(&payload) else {
+                    tracing::warn!("an undecodable room event on the bus");
+                    continue;
+                };
+                let reg = &me.registry;
+                match event {
+                    RoomEvent::Refresh => reg.refresh(&meeting_id).await,
+                    RoomEvent::End { reason } => reg.end(&meeting_id, &reason).await,
+                    RoomEvent::Broadcast { msg } => reg.broadcast(&meeting_id, *msg).await,
+                }
+            }
+        });
     }
 
     fn conns(&self) -> std::sync::MutexGuard<'_, Conns> {

@@ -452,11 +452,12 @@ impl Socket {
         match r {
             Ok(_) => {
                 self.reply(id, ServerMsg::Ack).await;
-                self.state
-                    .signaling
-                    .registry
-                    .end(&meeting_id, "meeting_ended")
-                    .await;
+                self.state.signaling.tell_room(
+                    &meeting_id,
+                    super::hub::RoomEvent::End {
+                        reason: "meeting_ended".into(),
+                    },
+                );
             }
             Err(e) => {
                 self.reply(id, app_error_msg(&e)).await;
