@@ -289,6 +289,8 @@ struct Peer {
     /// Published track key → his subscription to it.
     subs: HashMap<u64, Subscription>,
     last_sent: u64,
+    /// His candidates that came before his first description (applied after it).
+    early_candidates: Option<Vec<RTCIceCandidateInit>>,
 }
 
 impl Peer {
@@ -346,7 +348,7 @@ fn failed(e: impl std::fmt::Display) -> MediaError {
     MediaError::Failed(e.to_string())
 }
 
-fn codec(kind: MediaKind) -> RTCRtpCodecParameters {
+pub(crate) fn codec(kind: MediaKind) -> RTCRtpCodecParameters {
     match kind {
         MediaKind::Audio => RTCRtpCodecParameters {
             rtp_codec: RTCRtpCodec {
@@ -357,7 +359,6 @@ fn codec(kind: MediaKind) -> RTCRtpCodecParameters {
                 rtcp_feedback: vec![],
             },
             payload_type: PT_OPUS,
-            ..Default::default()
         },
         MediaKind::Video => RTCRtpCodecParameters {
             rtp_codec: RTCRtpCodec {
@@ -368,7 +369,6 @@ fn codec(kind: MediaKind) -> RTCRtpCodecParameters {
                 rtcp_feedback: vec![],
             },
             payload_type: PT_VP8,
-            ..Default::default()
         },
     }
 }
@@ -625,6 +625,7 @@ impl Sfu {
             selection: VideoSelection::All,
             subs: HashMap::new(),
             last_sent: 0,
+            early_candidates: Some(Vec::new()),
         };
         self.peers.insert(id.to_string(), peer);
         self.order.push(id.to_string());
@@ -683,6 +684,9 @@ impl Sfu {
     }
 
     async fn offer(&mut self, id: &str, text: String) -> Result<String, MediaError> {
+        if !self.peers.contains_key(id) {
+            return Err(MediaError::UnknownParticipant);
+        }
         if text.len() > MAX_SDP {
             return Err(MediaError::BadSdp("too long".into()));
         }
@@ -706,6 +710,7 @@ impl Sfu {
             .set_remote_description(desc)
             .await
             .map_err(|e| MediaError::BadSdp(e.to_string()))?;
+        flush_early_candidates(peer).await;
         let answer = match peer.pc.create_answer(None).await {
             Ok(a) => a,
             Err(e) => {
@@ -720,14 +725,17 @@ impl Sfu {
             .set_local_description(answer.clone())
             .await
             .map_err(failed)?;
-        if !peer.negotiated {
-            peer.negotiated = true;
-            peer.needs_offer = true;
-        }
+        // His tracks to receive (added from now on) come in the next server offer.
+        peer.negotiated = true;
         Ok(self.outgoing_sdp(answer.sdp))
     }
 
     async fn answer(&mut self, id: &str, text: String) -> Result<(), MediaError> {
+        match self.peers.get(id) {
+            None => return Err(MediaError::UnknownParticipant),
+            Some(p) if !p.offer_pending => return Err(MediaError::UnexpectedAnswer),
+            Some(_) => {}
+        }
         if text.len() > MAX_SDP {
             return Err(MediaError::BadSdp("too long".into()));
         }
@@ -737,15 +745,13 @@ impl Sfu {
         let Some(peer) = self.peers.get_mut(id) else {
             return Err(MediaError::UnknownParticipant);
         };
-        if !peer.offer_pending {
-            return Err(MediaError::UnexpectedAnswer);
-        }
         peer.pc
             .set_remote_description(desc)
             .await
             .map_err(|e| MediaError::BadSdp(e.to_string()))?;
         peer.offer_pending = false;
         peer.negotiated = true;
+        flush_early_candidates(peer).await;
         Ok(())
     }
 
@@ -753,9 +759,9 @@ impl Sfu {
         if c.candidate.len() > MAX_CANDIDATE {
             return Err(MediaError::BadCandidate("too long".into()));
         }
-        let Some(peer) = self.peers.get(id) else {
+        if !self.peers.contains_key(id) {
             return Err(MediaError::UnknownParticipant);
-        };
+        }
         if c.candidate.trim().is_empty() {
             return Ok(());
         }
@@ -769,13 +775,27 @@ impl Sfu {
         {
             return Err(MediaError::BadCandidate("not a loopback address".into()));
         }
+        let init = RTCIceCandidateInit {
+            candidate: c.candidate,
+            sdp_mid: c.sdp_mid,
+            sdp_mline_index: c.sdp_mline_index,
+            ..Default::default()
+        };
+        let Some(peer) = self.peers.get_mut(id) else {
+            return Err(MediaError::UnknownParticipant);
+        };
+        if let Some(early) = &mut peer.early_candidates {
+            // No description of his yet: checked now, applied with it.
+            if sdp::candidate_addr(&init.candidate).is_none() {
+                return Err(MediaError::BadCandidate("unreadable candidate".into()));
+            }
+            if early.len() < 64 {
+                early.push(init);
+            }
+            return Ok(());
+        }
         peer.pc
-            .add_ice_candidate(RTCIceCandidateInit {
-                candidate: c.candidate,
-                sdp_mid: c.sdp_mid,
-                sdp_mline_index: c.sdp_mline_index,
-                ..Default::default()
-            })
+            .add_ice_candidate(init)
             .await
             .map_err(|e| MediaError::BadCandidate(e.to_string()))
     }
@@ -880,13 +900,17 @@ impl Sfu {
         let Some(peer) = self.peers.get_mut(id) else {
             return;
         };
-        if !peer.needs_offer || peer.offer_pending || (peer.options.publish && !peer.negotiated) {
+        if !peer.needs_offer
+            || peer.offer_pending
+            || (peer.options.publish && !peer.negotiated)
+            // Nothing to offer a receive-only participant yet.
+            || (!peer.negotiated && peer.subs.is_empty())
+        {
             return;
         }
-        let options = peer.restart_ice.then(|| RTCOfferOptions {
-            ice_restart: true,
-            ..Default::default()
-        });
+        let options = peer
+            .restart_ice
+            .then_some(RTCOfferOptions { ice_restart: true });
         let offer = match peer.pc.create_offer(options).await {
             Ok(o) => o,
             Err(e) => {
@@ -1187,6 +1211,14 @@ impl Sfu {
         }
         for e in events {
             let _ = self.events.send(e);
+        }
+    }
+}
+
+async fn flush_early_candidates(peer: &mut Peer) {
+    for c in peer.early_candidates.take().unwrap_or_default() {
+        if let Err(e) = peer.pc.add_ice_candidate(c).await {
+            tracing::debug!(error = %e, "media: an early candidate was refused");
         }
     }
 }
