@@ -42,7 +42,7 @@ mod config;
 mod forward;
 mod observer;
 pub mod quality;
-mod room;
+pub(crate) mod room;
 pub mod sdp;
 pub mod speaker;
 mod turn;

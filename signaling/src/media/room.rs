@@ -300,14 +300,14 @@ impl Peer {
 }
 
 #[derive(Default)]
-struct PortCursor {
+pub(crate) struct PortCursor {
     next: Option<u16>,
 }
 
 impl PortCursor {
     /// A port of the range free on every address (checked by binding; the driver binds it
     /// again right after, so a race only costs a retry).
-    fn pick(&mut self, range: (u16, u16), addrs: &[IpAddr]) -> Option<u16> {
+    pub(crate) fn pick(&mut self, range: (u16, u16), addrs: &[IpAddr]) -> Option<u16> {
         let (lo, hi) = range;
         let span = u32::from(hi - lo) + 1;
         let start = self.next.unwrap_or(lo).clamp(lo, hi);

@@ -360,3 +360,54 @@ async fn malformed_sdp_and_candidates_are_errors_not_panics() {
     assert_eq!(room.stats().await.participants, 1);
     room.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn candidates_use_the_port_range_and_advertise_the_public_address() {
+    // A free block of ports on loopback.
+    let probe = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let base = probe
+        .local_addr()
+        .unwrap()
+        .port()
+        .saturating_sub(40)
+        .max(20_000);
+    drop(probe);
+    let public: std::net::IpAddr = [203, 0, 113, 7].into();
+    let (room, mut events) = MediaRoom::start(Arc::new(MediaConfig {
+        udp_port_range: Some((base, base + 30)),
+        public_ip: Some(public),
+        ..config()
+    }));
+    room.add_participant("a", BOTH).await.unwrap();
+    let client = testing::TestPeer::new(true).await.unwrap();
+    let offer = client.create_offer(false).await.unwrap();
+    let answer = room.apply_offer("a", offer).await.unwrap();
+    assert!(answer.contains("a=ice-ufrag"));
+    let candidate = tokio::time::timeout(WAIT, async {
+        loop {
+            if let Some(MediaEvent::LocalCandidate { candidate, .. }) = events.recv().await {
+                return candidate;
+            }
+        }
+    })
+    .await
+    .unwrap();
+    let (ip, port) = sdp::candidate_addr(&candidate.candidate).unwrap();
+    assert_eq!(ip, public, "{}", candidate.candidate);
+    assert!((base..=base + 30).contains(&port), "{port} not in {base}..");
+    client.close().await;
+    room.close().await;
+}
+
+#[test]
+fn ports_are_picked_from_the_range_skipping_busy_ones() {
+    let busy = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let p = busy.local_addr().unwrap().port();
+    let mut cursor = super::room::PortCursor::default();
+    let ip: std::net::IpAddr = [127, 0, 0, 1].into();
+    // A range of one busy port has nothing to give.
+    assert_eq!(cursor.pick((p, p), &[ip]), None);
+    // Starting at the busy one, the next free one is chosen.
+    let got = cursor.pick((p, p.saturating_add(20)), &[ip]).unwrap();
+    assert_ne!(got, p);
+}
