@@ -131,10 +131,12 @@ pub enum MediaEvent {
     /// The participant's media is flowing: his connection is up and his audio (or, receiving
     /// only or muted, his RTCP) arrives.
     MediaProven { participant: String },
-    /// Nothing arrived from him for the timeout, or ICE failed.
+    /// Nothing arrived from him for the timeout, or ICE failed. His media was last seen
+    /// `silent_for` ago (close his attendance interval then, not now).
     MediaLost {
         participant: String,
         reason: LostReason,
+        silent_for: std::time::Duration,
     },
     /// The active speaker changed.
     ActiveSpeaker { participant: String },

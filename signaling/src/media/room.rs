@@ -1059,6 +1059,7 @@ impl Sfu {
                             let _ = self.events.send(MediaEvent::MediaLost {
                                 participant: pid,
                                 reason: LostReason::IceFailed,
+                                silent_for: silent_for(&peer.shared),
                             });
                         }
                     }
@@ -1138,6 +1139,7 @@ impl Sfu {
                 events.push(MediaEvent::MediaLost {
                     participant: id.clone(),
                     reason: LostReason::Timeout,
+                    silent_for: silent_for(&peer.shared),
                 });
             }
             // Audio levels for the speaker detector.
@@ -1213,6 +1215,10 @@ impl Sfu {
             let _ = self.events.send(e);
         }
     }
+}
+
+fn silent_for(shared: &PeerShared) -> Duration {
+    shared.last_rx().map(|t| t.elapsed()).unwrap_or_default()
 }
 
 async fn flush_early_candidates(peer: &mut Peer) {

@@ -165,6 +165,22 @@ async fn presence_follows_media_and_survives_mute() {
         ..Impairment::default()
     });
     assert!(h.wait_event(WAIT, lost("a")).await);
+    // The interval closes when his media stopped, about the timeout ago.
+    let silent = h
+        .events
+        .lock()
+        .unwrap()
+        .iter()
+        .find_map(|e| match e {
+            MediaEvent::MediaLost {
+                participant,
+                silent_for,
+                reason: LostReason::Timeout,
+            } if participant == "a" => Some(*silent_for),
+            _ => None,
+        })
+        .unwrap();
+    assert!(silent >= Duration::from_secs(2), "{silent:?}");
     // Well past the timeout for b too.
     tokio::time::sleep(Duration::from_secs(3)).await;
     assert_eq!(
