@@ -277,6 +277,8 @@ struct Peer {
     offer_pending: bool,
     needs_offer: bool,
     restart_ice: bool,
+    /// The pending server offer restarts ICE (made again if it is withdrawn).
+    offer_restarts_ice: bool,
     connected: bool,
     proven: bool,
     audio_muted: bool,
@@ -611,6 +613,7 @@ impl Sfu {
             // A receive-only participant is offered first.
             needs_offer: !options.publish,
             restart_ice: false,
+            offer_restarts_ice: false,
             connected: false,
             proven: false,
             audio_muted: false,
@@ -705,6 +708,7 @@ impl Sfu {
                 .map_err(failed)?;
             peer.offer_pending = false;
             peer.needs_offer = true;
+            peer.restart_ice |= peer.offer_restarts_ice;
         }
         peer.pc
             .set_remote_description(desc)
@@ -923,6 +927,7 @@ impl Sfu {
             return;
         }
         peer.needs_offer = false;
+        peer.offer_restarts_ice = peer.restart_ice;
         peer.restart_ice = false;
         peer.offer_pending = true;
         let sdp = self.outgoing_sdp(offer.sdp);

@@ -80,6 +80,16 @@ async fn two_publishers_receive_each_other_and_the_host_controls_forwarding() {
     assert!(a.request_keyframe("b").await);
     assert!(eventually(WAIT, || b.keyframe_requests() > before).await);
 
+    // Keyframe requests are rate-limited: a burst of ten reaches the publisher as one or two.
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let before = b.keyframe_requests();
+    for _ in 0..10 {
+        assert!(a.request_keyframe("b").await);
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let relayed = b.keyframe_requests() - before;
+    assert!((1..=2).contains(&relayed), "{relayed} relayed");
+
     // The host mutes b's audio: a stops getting it though b keeps sending; video flows on.
     h.room.set_muted("b", MediaKind::Audio, true).await.unwrap();
     tokio::time::sleep(Duration::from_millis(500)).await;
@@ -426,4 +436,56 @@ fn ports_are_picked_from_the_range_skipping_busy_ones() {
     // Starting at the busy one, the next free one is chosen.
     let got = cursor.pick((p, p.saturating_add(20)), &[ip]).unwrap();
     assert_ne!(got, p);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_offer_crossing_a_server_offer_wins_and_the_server_offers_again() {
+    let (room, mut events) = MediaRoom::start(Arc::new(config()));
+    // The server offers to a (an ICE restart), and a's own offer crosses it.
+    room.add_participant("a", BOTH).await.unwrap();
+    let a = testing::TestPeer::new(true).await.unwrap();
+    let answer = room
+        .apply_offer("a", a.create_offer(false).await.unwrap())
+        .await
+        .unwrap();
+    a.apply_answer(answer).await.unwrap();
+    room.restart_ice("a").await.unwrap();
+    let server_offer = next_offer(&mut events, "a").await;
+    assert!(server_offer.starts_with("v=0"));
+    // a did not see it yet and offers himself: his offer wins.
+    let answer = room
+        .apply_offer("a", a.create_offer(false).await.unwrap())
+        .await
+        .unwrap();
+    let ufrag = |sdp: &str| {
+        sdp.lines()
+            .find_map(|l| l.strip_prefix("a=ice-ufrag:"))
+            .map(str::to_string)
+    };
+    let current = ufrag(&answer).unwrap();
+    a.apply_answer(answer).await.unwrap();
+    // The server withdrew its offer and makes it again, still restarting ICE.
+    let again = next_offer(&mut events, "a").await;
+    assert_ne!(ufrag(&again).unwrap(), current);
+    let answer = a.apply_offer(again).await.unwrap();
+    room.apply_answer("a", answer).await.unwrap();
+    a.close().await;
+    room.close().await;
+}
+
+async fn next_offer(
+    events: &mut tokio::sync::mpsc::UnboundedReceiver<MediaEvent>,
+    who: &str,
+) -> String {
+    tokio::time::timeout(WAIT, async {
+        loop {
+            match events.recv().await {
+                Some(MediaEvent::Offer { participant, sdp }) if participant == who => return sdp,
+                Some(_) => {}
+                None => return String::new(),
+            }
+        }
+    })
+    .await
+    .unwrap()
 }
