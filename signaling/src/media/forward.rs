@@ -103,13 +103,18 @@ pub async fn fanout(
     counters: Arc<Counters>,
 ) {
     while let Some(ev) = remote.poll().await {
-        let TrackRemoteEvent::OnRtpPacket(pkt) = ev else {
+        let TrackRemoteEvent::OnRtpPacket(mut pkt) = ev else {
             if matches!(ev, TrackRemoteEvent::OnEnded) {
                 break;
             }
             continue;
         };
         counters.received.fetch_add(1, Ordering::Relaxed);
+        // Extension ids are per leg; ours are added by the interceptors if negotiated. Stripped
+        // once here so each subscriber's copy is cheap.
+        pkt.header.extension = false;
+        pkt.header.extensions.clear();
+        pkt.header.extensions_padding = 0;
         let links = list.snapshot();
         for link in links.iter() {
             if !link.active.load(Ordering::Acquire) {
@@ -181,10 +186,6 @@ pub fn subscriber_queue(counters: Arc<Counters>) -> Arc<SubscriberQueue> {
             pkt.header.sequence_number = seq;
             pkt.header.ssrc = link.ssrc;
             pkt.header.payload_type = link.payload_type;
-            // Extension ids are per leg; ours are added by the interceptors if negotiated.
-            pkt.header.extension = false;
-            pkt.header.extensions.clear();
-            pkt.header.extensions_padding = 0;
             if link.track.write_rtp(pkt).await.is_ok() {
                 counters.forwarded.fetch_add(1, Ordering::Relaxed);
             }
