@@ -208,6 +208,14 @@ async fn presence_follows_media_and_survives_mute() {
         "{:?}",
         h.events.lock().unwrap()
     );
+    // The listener asks for video after all: he is re-offered a's video and gets it.
+    a.sending.video.store(true, Ordering::Relaxed);
+    h.room.set_audio_only("listener", false).await.unwrap();
+    assert!(
+        h.wait_event(WAIT, |e| matches!(e, MediaEvent::AudioOnly { participant, on: false, reason: AudioOnlyReason::Requested } if participant == "listener"))
+            .await
+    );
+    assert!(eventually(WAIT, || listener.received_from("a", MediaKind::Video) > 10).await);
     for p in [&a, &b, &listener] {
         p.close().await;
     }
