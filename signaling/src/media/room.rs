@@ -114,6 +114,16 @@ impl MediaRoom {
         (MediaRoom { tx }, events_rx)
     }
 
+    /// Starts a room's SFU on the given runtime: its connections, drivers and packet tasks all
+    /// run there. Give media its own multi-threaded runtime rather than an HTTP worker's.
+    pub fn start_on(
+        runtime: &tokio::runtime::Handle,
+        config: Arc<MediaConfig>,
+    ) -> (MediaRoom, mpsc::UnboundedReceiver<MediaEvent>) {
+        let _entered = runtime.enter();
+        Self::start(config)
+    }
+
     async fn call<T>(&self, f: impl FnOnce(Reply<T>) -> Cmd) -> Result<T, MediaError> {
         let (tx, rx) = oneshot::channel();
         self.tx.send(f(tx)).map_err(|_| MediaError::Closed)?;
