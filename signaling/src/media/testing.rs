@@ -47,7 +47,7 @@ use super::{MediaConfig, MediaEvent, MediaRoom, ParticipantOptions, sdp};
 pub struct Received {
     /// (publisher stream id, is video) → RTP packets received.
     pub packets: Mutex<HashMap<(String, bool), u64>>,
-    pub tracks: Mutex<Vec<Arc<dyn TrackRemote>>>,
+    tracks: Mutex<Vec<Arc<dyn TrackRemote>>>,
     pub keyframe_requests: AtomicU64,
     pub connected: AtomicBool,
     pub changed: Notify,
@@ -121,7 +121,7 @@ pub struct Sending {
 }
 
 pub struct TestPeer {
-    pub pc: Arc<dyn PeerConnection>,
+    pc: Arc<dyn PeerConnection>,
     pub received: Arc<Received>,
     pub sending: Arc<Sending>,
     audio: Option<Arc<TrackLocalStaticRTP>>,
