@@ -78,6 +78,8 @@ enum Cmd {
 enum Internal {
     Track(String, u64, Arc<dyn TrackRemote>),
     State(String, u64, RTCPeerConnectionState),
+    /// A published track ended (the publisher stopped sending it, or left).
+    TrackEnded(u64),
 }
 
 /// How the room talks to its SFU. Cheap to clone.
@@ -665,17 +667,22 @@ impl Sfu {
             .map(|(k, _)| *k)
             .collect();
         for key in keys {
-            self.published.remove(&key);
-            for p in self.peers.values_mut() {
-                if let Some(sub) = p.subs.remove(&key) {
-                    sub.link.active.store(false, Ordering::Release);
-                    let _ = p.pc.remove_track(&sub.sender).await;
-                    p.needs_offer = true;
-                }
-            }
+            self.unpublish(key).await;
         }
         self.speaker.forget(id);
         self.recent_speakers.retain(|p| p != id);
+    }
+
+    /// A published track goes: its subscribers' senders are removed (renegotiated).
+    async fn unpublish(&mut self, key: u64) {
+        self.published.remove(&key);
+        for p in self.peers.values_mut() {
+            if let Some(sub) = p.subs.remove(&key) {
+                sub.link.active.store(false, Ordering::Release);
+                let _ = p.pc.remove_track(&sub.sender).await;
+                p.needs_offer = true;
+            }
+        }
     }
 
     fn keep_candidate(&self, ip: IpAddr) -> bool {
@@ -704,6 +711,7 @@ impl Sfu {
             return Err(MediaError::BadSdp("too long".into()));
         }
         let text = sdp::filter_candidates(&text, |ip| self.keep_candidate(ip));
+        let still_sent = sdp::sending_ssrcs(&text);
         let desc =
             RTCSessionDescription::offer(text).map_err(|e| MediaError::BadSdp(e.to_string()))?;
         let Some(peer) = self.peers.get_mut(id) else {
@@ -741,6 +749,20 @@ impl Sfu {
             .map_err(failed)?;
         // His tracks to receive (added from now on) come in the next server offer.
         peer.negotiated = true;
+        // Tracks he no longer sends (camera off, screen share ended) are unpublished.
+        let gone: Vec<u64> = self
+            .published
+            .iter()
+            .filter(|(_, p)| {
+                p.publisher == id
+                    && p.ssrc != 0
+                    && still_sent.as_ref().is_some_and(|s| !s.contains(&p.ssrc))
+            })
+            .map(|(k, _)| *k)
+            .collect();
+        for key in gone {
+            self.unpublish(key).await;
+        }
         Ok(self.outgoing_sdp(answer.sdp))
     }
 
@@ -1058,6 +1080,12 @@ impl Sfu {
                 self.track(&pid, generation, remote).await;
                 self.after_change().await;
             }
+            Internal::TrackEnded(key) => {
+                if self.published.contains_key(&key) {
+                    self.unpublish(key).await;
+                    self.after_change().await;
+                }
+            }
             Internal::State(pid, generation, state) => {
                 let Some(peer) = self.peers.get_mut(&pid) else {
                     return;
@@ -1100,17 +1128,22 @@ impl Sfu {
             .get(pid)
             .is_some_and(|p| p.generation == generation && p.options.publish);
         let list = Arc::new(FanoutList::default());
+        self.next_key += 1;
+        let key = self.next_key;
         // Always drain the track; only a publisher's tracks get subscribers.
-        tokio::spawn(forward::fanout(
+        let (r, l, c, ended) = (
             remote.clone(),
-            kind,
             list.clone(),
             self.counters.clone(),
-        ));
+            self.internal_tx.clone(),
+        );
+        tokio::spawn(async move {
+            forward::fanout(r, kind, l, c).await;
+            let _ = ended.send(Internal::TrackEnded(key));
+        });
         if !allowed {
             return;
         }
-        self.next_key += 1;
         self.published.insert(
             self.next_key,
             Published {

@@ -1,6 +1,7 @@
 //! Text-level handling of candidates: which remote ones ICE may use, and how local ones are
 //! advertised behind a 1:1 NAT (the crate gathers on the bound address only).
 
+use std::collections::HashSet;
 use std::net::IpAddr;
 
 /// The address and port of a candidate attribute (`candidate:… <ip> <port> typ …`, with or
@@ -60,6 +61,46 @@ fn map_candidate_lines(sdp: &str, f: impl Fn(&str) -> Option<String>) -> String 
     out
 }
 
+/// The SSRCs of the media sections in which the description's author sends (`sendrecv` or
+/// `sendonly`, port not 0): what a publisher still publishes after a renegotiation. `None`
+/// when a sending section names no SSRC (then nothing can be concluded).
+pub fn sending_ssrcs(sdp: &str) -> Option<HashSet<u32>> {
+    let mut out = HashSet::new();
+    let mut unknown = false;
+    let mut section: Option<(bool, bool, Vec<u32>)> = None; // (port open, sends, ssrcs)
+    let flush = |s: Option<(bool, bool, Vec<u32>)>, out: &mut HashSet<u32>, unknown: &mut bool| {
+        if let Some((open, sends, ssrcs)) = s
+            && open
+            && sends
+        {
+            *unknown |= ssrcs.is_empty();
+            out.extend(ssrcs);
+        }
+    };
+    for line in sdp.lines().map(str::trim_end) {
+        if let Some(m) = line.strip_prefix("m=") {
+            flush(section.take(), &mut out, &mut unknown);
+            let open = m.split_ascii_whitespace().nth(1).is_some_and(|p| p != "0");
+            section = Some((open, true, Vec::new()));
+        } else if let Some((_, sends, ssrcs)) = &mut section {
+            match line {
+                "a=sendrecv" | "a=sendonly" => *sends = true,
+                "a=recvonly" | "a=inactive" => *sends = false,
+                _ => {
+                    if let Some(rest) = line.strip_prefix("a=ssrc:")
+                        && let Some(Ok(ssrc)) =
+                            rest.split_ascii_whitespace().next().map(str::parse::<u32>)
+                    {
+                        ssrcs.push(ssrc);
+                    }
+                }
+            }
+        }
+    }
+    flush(section, &mut out, &mut unknown);
+    (!unknown).then_some(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -100,5 +141,18 @@ mod tests {
         );
         let nat = rewrite_candidates(&kept, [127, 0, 0, 1].into(), [203, 0, 113, 9].into());
         assert!(nat.contains("203.0.113.9 5000"));
+    }
+
+    #[test]
+    fn sending_ssrcs_follow_directions() {
+        let sdp = "v=0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=sendrecv\r\na=ssrc:11 cname:x\r\n\
+m=video 9 UDP/TLS/RTP/SAVPF 96\r\na=recvonly\r\na=ssrc:22 cname:x\r\n\
+m=video 0 UDP/TLS/RTP/SAVPF 96\r\na=sendonly\r\na=ssrc:33 cname:x\r\n\
+m=video 9 UDP/TLS/RTP/SAVPF 96\r\na=sendonly\r\na=ssrc:44 cname:x\r\na=ssrc:45 cname:x\r\n";
+        let got = sending_ssrcs(sdp);
+        assert_eq!(got, Some(HashSet::from([11, 44, 45])));
+        assert_eq!(sending_ssrcs("garbage"), Some(HashSet::new()));
+        // A sending section without SSRCs (RID-only simulcast): no conclusion.
+        assert_eq!(sending_ssrcs("m=video 9 X 96\r\na=sendonly\r\n"), None);
     }
 }

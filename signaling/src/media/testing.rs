@@ -37,6 +37,7 @@ use webrtc::peer_connection::{
     RTCIceCandidateInit, RTCPeerConnectionIceEvent, RTCPeerConnectionState, RTCSessionDescription,
     SettingEngineBuilder,
 };
+use webrtc::rtp_transceiver::RtpSender;
 
 use super::observer::{KeyframeRequest, Observer, PeerShared};
 use super::room::{codec, media_engine};
@@ -126,6 +127,7 @@ pub struct TestPeer {
     pub sending: Arc<Sending>,
     audio: Option<Arc<TrackLocalStaticRTP>>,
     video: Option<Arc<TrackLocalStaticRTP>>,
+    video_sender: Mutex<Option<Arc<dyn RtpSender>>>,
     audio_ssrc: u32,
     video_ssrc: u32,
     candidates: Mutex<Option<mpsc::UnboundedReceiver<IceCandidate>>>,
@@ -174,7 +176,7 @@ impl TestPeer {
         let pc: Arc<dyn PeerConnection> = Arc::new(pc);
         let audio_ssrc = rand_u32();
         let video_ssrc = rand_u32();
-        let (mut audio, mut video) = (None, None);
+        let (mut audio, mut video, mut video_sender) = (None, None, None);
         if publish {
             for (kind, ssrc) in [
                 (MediaKind::Audio, audio_ssrc),
@@ -199,19 +201,23 @@ impl TestPeer {
                         ..Default::default()
                     }],
                 )));
-                pc.add_transceiver_from_track(
-                    Arc::clone(&track) as Arc<dyn TrackLocal>,
-                    Some(RTCRtpTransceiverInit {
-                        direction: RTCRtpTransceiverDirection::Sendrecv,
-                        streams: vec!["me".into()],
-                        send_encodings: vec![],
-                    }),
-                )
-                .await
-                .map_err(|e| e.to_string())?;
+                let t = pc
+                    .add_transceiver_from_track(
+                        Arc::clone(&track) as Arc<dyn TrackLocal>,
+                        Some(RTCRtpTransceiverInit {
+                            direction: RTCRtpTransceiverDirection::Sendrecv,
+                            streams: vec!["me".into()],
+                            send_encodings: vec![],
+                        }),
+                    )
+                    .await
+                    .map_err(|e| e.to_string())?;
                 match kind {
                     MediaKind::Audio => audio = Some(track),
-                    MediaKind::Video => video = Some(track),
+                    MediaKind::Video => {
+                        video = Some(track);
+                        video_sender = t.sender().await.map_err(|e| e.to_string())?;
+                    }
                 }
             }
         }
@@ -229,6 +235,7 @@ impl TestPeer {
             }),
             audio,
             video,
+            video_sender: Mutex::new(video_sender),
             audio_ssrc,
             video_ssrc,
             candidates: Mutex::new(Some(cand_rx)),
@@ -408,6 +415,16 @@ impl TestPeer {
                 }
             }
         });
+    }
+
+    /// Stops publishing video (removes the sender); renegotiate afterwards.
+    pub async fn stop_video(&self) -> Result<(), String> {
+        self.sending.video.store(false, Ordering::Relaxed);
+        let sender = self.video_sender.lock().unwrap().take();
+        match sender {
+            Some(s) => self.pc.remove_track(&s).await.map_err(|e| e.to_string()),
+            None => Ok(()),
+        }
     }
 
     pub async fn close(&self) {

@@ -121,6 +121,22 @@ async fn two_publishers_receive_each_other_and_the_host_controls_forwarding() {
         .unwrap();
     assert!(eventually(WAIT, || a.received_from("b", MediaKind::Video) > video + 10).await);
 
+    // b stops his camera and renegotiates: his video track is unpublished, a keeps his audio.
+    assert_eq!(h.room.stats().await.published_tracks, 4);
+    b.stop_video().await.unwrap();
+    h.client_offer("b", false).await.unwrap();
+    let mut unpublished = false;
+    for _ in 0..200 {
+        if h.room.stats().await.published_tracks == 3 {
+            unpublished = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(unpublished, "{:?}", h.room.stats().await);
+    let audio = a.received_from("b", MediaKind::Audio);
+    assert!(eventually(WAIT, || a.received_from("b", MediaKind::Audio) > audio + 10).await);
+
     // b leaves: a is re-offered without b's tracks and nothing breaks.
     h.room.remove_participant("b").await;
     b.close().await;
