@@ -31,6 +31,26 @@
 //! is not audio-only); what he actually receives is gated on the server (host mute, his video
 //! choice, weak link) without renegotiation, so switching is immediate even on a bad link.
 //!
+//! A publisher stops a track by renegotiating: the tracks whose SSRC his new offer no longer
+//! sends are unpublished and taken off the subscribers' connections (the crate signals no end
+//! of a remote track on renegotiation, so the offer's `a=ssrc` lines decide).
+//!
+//! # Presence
+//!
+//! [`MediaEvent::MediaProven`] when his connection is up and his audio RTP arrives — or, if he
+//! sends no audio (a receive-only device, or muted through [`MediaRoom::set_muted`]), his RTCP.
+//! [`MediaEvent::MediaLost`] when nothing at all (RTP or RTCP) has come for the no-media
+//! timeout, or ICE failed; a muted member keeps sending RTCP reports, so muting does not make
+//! him absent. A receive-only device sends reports only once it receives something, so it is
+//! proven when the first published track reaches it.
+//!
+//! # Weak links
+//!
+//! Each quality interval the subscriber's receiver reports (loss) and REMB, if any, give a
+//! downlink estimate (see [`quality`]); two bad intervals move him to audio-only (his video
+//! links stop on the server, audio never does), and after a probe delay video is tried again.
+//! Audio and video of a subscriber have separate queues and audio is always written first.
+//!
 //! # Codecs
 //!
 //! Opus (PT 111, with the RFC 6464 audio-level extension) and VP8 (PT 96) only: without
