@@ -1,5 +1,6 @@
-//! Room engine of Hongying: participants, attendance, quorum and votes.
+//! Room engine of Hongying: participants, attendance, quorum and votes, the SFU.
 
 pub mod cluster;
+pub mod media;
 pub mod quorum;
 pub mod room;
