@@ -110,6 +110,12 @@ pub enum ClientMsg {
     CastBallot(CastBallot),
     /// Acknowledge notices up to a cursor, so a reconnect replays only newer ones.
     AckNotices(AckNotices),
+    /// Which videos to receive (a phone in a 60-person meeting takes a few, not 59).
+    SelectVideos(VideoChoice),
+    /// Receive (and send) audio only, or video again.
+    AudioOnly(AudioOnlyRequest),
+    /// Ask the server for an ICE restart (it answers with an `offer`).
+    RestartIce,
 }
 
 impl ClientMsg {
@@ -128,6 +134,9 @@ impl ClientMsg {
         "host",
         "cast_ballot",
         "ack_notices",
+        "select_videos",
+        "audio_only",
+        "restart_ice",
     ];
 }
 
@@ -186,6 +195,24 @@ pub struct ChatText {
 pub struct CastBallot {
     pub motion_id: String,
     pub choice: VoteChoice,
+}
+
+/// Which videos a subscriber receives.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(tag = "mode", rename_all = "snake_case", deny_unknown_fields)]
+pub enum VideoChoice {
+    /// Every published video.
+    All,
+    /// These participants' videos only.
+    Only { participants: Vec<String> },
+    /// The active speaker and those who spoke last, `count` videos in all.
+    Speakers { count: u16 },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AudioOnlyRequest {
+    pub on: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
@@ -331,6 +358,16 @@ pub enum ServerMsg {
         cursor: String,
     },
     Pong(Ping),
+    /// The loudest participant now (from the audio levels of the media).
+    ActiveSpeaker {
+        participant_id: String,
+    },
+    /// To one subscriber: he now receives audio only (`on`) or video again; `reason` is
+    /// `weak_link`, `recovered` or `requested`.
+    AudioOnly {
+        on: bool,
+        reason: String,
+    },
     /// The request with this `id` succeeded and has no other answer.
     Ack,
     /// This session was replaced by a join from another device, removed, or the meeting

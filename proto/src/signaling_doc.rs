@@ -65,6 +65,9 @@ fn client_type(m: &ClientMsg) -> &'static str {
         ClientMsg::Host(_) => "host",
         ClientMsg::CastBallot(_) => "cast_ballot",
         ClientMsg::AckNotices(_) => "ack_notices",
+        ClientMsg::SelectVideos(_) => "select_videos",
+        ClientMsg::AudioOnly(_) => "audio_only",
+        ClientMsg::RestartIce => "restart_ice",
     }
 }
 
@@ -85,6 +88,8 @@ fn server_type(m: &ServerMsg) -> &'static str {
         ServerMsg::Chat { .. } => "chat",
         ServerMsg::Notice { .. } => "notice",
         ServerMsg::Pong(_) => "pong",
+        ServerMsg::ActiveSpeaker { .. } => "active_speaker",
+        ServerMsg::AudioOnly { .. } => "audio_only",
         ServerMsg::Ack => "ack",
         ServerMsg::Closed { .. } => "closed",
         ServerMsg::Error(_) => "error",
@@ -170,9 +175,25 @@ fn client_examples() -> Vec<ClientFrame> {
         client(
             Some("12"),
             ClientMsg::AckNotices(AckNotices {
-                cursor: "MjAyNi0xMS0yOA".into(),
+                cursor: "0193a0c0-0000-7000-8000-0000000000aa".into(),
             }),
         ),
+        client(
+            Some("13"),
+            ClientMsg::SelectVideos(VideoChoice::Speakers { count: 3 }),
+        ),
+        client(
+            Some("14"),
+            ClientMsg::SelectVideos(VideoChoice::Only {
+                participants: vec!["p-7f3a".into()],
+            }),
+        ),
+        client(Some("15"), ClientMsg::SelectVideos(VideoChoice::All)),
+        client(
+            Some("16"),
+            ClientMsg::AudioOnly(AudioOnlyRequest { on: true }),
+        ),
+        client(Some("17"), ClientMsg::RestartIce),
     ]
 }
 
@@ -274,6 +295,21 @@ fn server_examples() -> Vec<ServerFrame> {
             ServerMsg::Pong(Ping {
                 ts: 1_764_338_400_000,
             }),
+        ),
+        server(
+            None,
+            Some(43),
+            ServerMsg::ActiveSpeaker {
+                participant_id: "p-7f3a".into(),
+            },
+        ),
+        server(
+            None,
+            None,
+            ServerMsg::AudioOnly {
+                on: true,
+                reason: "weak_link".into(),
+            },
         ),
         server(Some("8"), None, ServerMsg::Ack),
         server(

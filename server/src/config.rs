@@ -52,6 +52,7 @@ pub struct Config {
     pub auth: AuthConfig,
     pub meetings: MeetingsConfig,
     pub signaling: SignalingConfig,
+    pub media: MediaSection,
     /// Where generated development keys and uploaded files live.
     pub data_dir: PathBuf,
 }
@@ -69,6 +70,7 @@ impl Default for Config {
             auth: AuthConfig::default(),
             meetings: MeetingsConfig::default(),
             signaling: SignalingConfig::default(),
+            media: MediaSection::default(),
             data_dir: PathBuf::from("./data"),
         }
     }
@@ -380,6 +382,84 @@ impl Default for SignalingConfig {
     }
 }
 
+/// The SFU (audio and video of meetings).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct MediaSection {
+    /// Off: rooms carry signaling only and a member counts from his join.
+    pub enabled: bool,
+    /// Addresses ICE binds and gathers on; name the interface, never a wildcard.
+    pub ice_addresses: Vec<std::net::IpAddr>,
+    /// 1:1 NAT: the public address advertised instead of the bound one.
+    pub public_ip: Option<std::net::IpAddr>,
+    /// Inclusive UDP port range (one port per connected participant and address).
+    pub udp_port_min: Option<u16>,
+    pub udp_port_max: Option<u16>,
+    /// Accept only loopback candidates from clients (tests and local development).
+    pub loopback_only: bool,
+    /// e.g. `stun:stun.example.org:3478`, handed to clients.
+    pub stun_urls: Vec<String>,
+    /// coturn (`use-auth-secret`): urls and the shared secret; clients get credentials
+    /// derived from it, valid `turn_ttl_secs`.
+    pub turn_urls: Vec<String>,
+    pub turn_secret: Option<Secret>,
+    pub turn_ttl_secs: u64,
+    /// A member whose media stopped for this long no longer counts as present.
+    pub no_media_timeout_ms: u64,
+    /// Below this estimated downlink a subscriber is moved to audio-only.
+    pub audio_only_threshold_bps: u64,
+}
+
+impl Default for MediaSection {
+    fn default() -> Self {
+        let d = hongying_signaling::media::MediaConfig::default();
+        Self {
+            enabled: true,
+            ice_addresses: d.ice_addresses,
+            public_ip: None,
+            udp_port_min: None,
+            udp_port_max: None,
+            loopback_only: false,
+            stun_urls: Vec::new(),
+            turn_urls: Vec::new(),
+            turn_secret: None,
+            turn_ttl_secs: 86_400,
+            no_media_timeout_ms: 10_000,
+            audio_only_threshold_bps: d.audio_only_threshold_bps,
+        }
+    }
+}
+
+impl MediaSection {
+    /// The engine's settings, or `None` when media is off.
+    pub fn engine_config(&self) -> Option<hongying_signaling::media::MediaConfig> {
+        use hongying_signaling::media::{MediaConfig, RemoteCandidates, TurnConfig};
+        if !self.enabled {
+            return None;
+        }
+        let turn = self.turn_secret.as_ref().map(|secret| TurnConfig {
+            urls: self.turn_urls.clone(),
+            secret: secret.expose().to_string(),
+            ttl: std::time::Duration::from_secs(self.turn_ttl_secs),
+        });
+        Some(MediaConfig {
+            ice_addresses: self.ice_addresses.clone(),
+            public_ip: self.public_ip,
+            udp_port_range: self.udp_port_min.zip(self.udp_port_max),
+            remote_candidates: if self.loopback_only {
+                RemoteCandidates::LoopbackOnly
+            } else {
+                RemoteCandidates::Any
+            },
+            turn,
+            stun_urls: self.stun_urls.clone(),
+            no_media_timeout: std::time::Duration::from_millis(self.no_media_timeout_ms),
+            audio_only_threshold_bps: self.audio_only_threshold_bps,
+            ..MediaConfig::default()
+        })
+    }
+}
+
 impl Config {
     pub fn jwt_keys_dir(&self) -> PathBuf {
         self.auth
@@ -491,6 +571,19 @@ impl Config {
             return Err(ConfigError(
                 "signaling.touch_every_ms and signaling.notice_poll_ms must be at least 10".into(),
             ));
+        }
+        if self.media.udp_port_min.is_some() != self.media.udp_port_max.is_some() {
+            return Err(ConfigError(
+                "media.udp_port_min and media.udp_port_max go together".into(),
+            ));
+        }
+        if !self.media.turn_urls.is_empty() && self.media.turn_secret.is_none() {
+            return Err(ConfigError(
+                "media.turn_secret is required with media.turn_urls".into(),
+            ));
+        }
+        if let Some(engine) = self.media.engine_config() {
+            engine.validate().map_err(|e| ConfigError(e.to_string()))?;
         }
         if self.idempotency.ttl_secs == 0 {
             return Err(ConfigError("idempotency.ttl_secs must be positive".into()));

@@ -246,6 +246,7 @@ pub fn open_or_resume_remote(
     conn: &mut AnyConnection,
     meeting_id: &str,
     member_id: &str,
+    media_proven: bool,
     now: NaiveDateTime,
     merge_within: chrono::Duration,
 ) -> AppResult<Option<String>> {
@@ -266,6 +267,9 @@ pub fn open_or_resume_remote(
         if !store::reopen(c, &recent.id, now)? {
             return Ok(None);
         }
+        if media_proven {
+            store::mark_media_proven(c, &recent.id)?;
+        }
         system_audit(
             c,
             "attendance.remote_resume",
@@ -279,7 +283,7 @@ pub fn open_or_resume_remote(
     if let Some(r) = reopened? {
         return Ok(r);
     }
-    open_remote_interval(conn, meeting_id, member_id, false, now).map(Some)
+    open_remote_interval(conn, meeting_id, member_id, media_proven, now).map(Some)
 }
 
 /// Heartbeats of many intervals at once (the room writes them in batches).

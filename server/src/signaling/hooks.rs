@@ -43,6 +43,7 @@ impl RoomHooks for DbHooks {
         &self,
         meeting_id: &str,
         member_id: &str,
+        media_proven: bool,
     ) -> Result<Option<String>, HookError> {
         let (m, who, now, within) = (
             meeting_id.to_string(),
@@ -51,7 +52,7 @@ impl RoomHooks for DbHooks {
             self.merge_within,
         );
         self.db
-            .run(move |c| attendance::open_or_resume_remote(c, &m, &who, now, within))
+            .run(move |c| attendance::open_or_resume_remote(c, &m, &who, media_proven, now, within))
             .await
             .map_err(|e| hook_error(&e))
     }

@@ -93,6 +93,7 @@ impl Signaling {
                 resume_window: ms(sig.resume_window_ms),
                 log_capacity: 1024,
                 touch_every: ms(sig.touch_every_ms),
+                media: config.media.engine_config().map(Arc::new),
             },
             Arc::new(hooks),
             presence,

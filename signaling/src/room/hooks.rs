@@ -23,6 +23,7 @@ pub trait RoomHooks: Send + Sync + 'static {
         &self,
         meeting_id: &str,
         member_id: &str,
+        media_proven: bool,
     ) -> impl Future<Output = Result<Option<String>, HookError>> + Send;
 
     /// These intervals' members were seen now (heartbeats, batched per room).

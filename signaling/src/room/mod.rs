@@ -31,6 +31,10 @@ pub struct RoomConfig {
     /// precision of crash recovery, traded against one write per room per period
     /// instead of one per heartbeat.
     pub touch_every: Duration,
+    /// The SFU's settings; `None` runs rooms without media (signaling only), where a
+    /// member counts as present from his join (the provisional rule). With media, he
+    /// counts while his media flows.
+    pub media: Option<std::sync::Arc<crate::media::MediaConfig>>,
 }
 
 impl Default for RoomConfig {
@@ -39,6 +43,7 @@ impl Default for RoomConfig {
             resume_window: Duration::from_secs(30),
             log_capacity: 1024,
             touch_every: Duration::from_secs(10),
+            media: None,
         }
     }
 }

@@ -11,6 +11,8 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use super::{Command, JoinError, JoinRequest, Outbox, RoomConfig, RoomHooks, Seat};
+use crate::media::{MediaEvent, MediaRoom, ParticipantOptions, VideoSelection, ice_servers};
+use hongying_proto::signaling::{Sdp, VideoChoice};
 
 struct Member {
     /// The person: member id, or account id for an observer without one.
@@ -50,6 +52,8 @@ pub(super) struct Room<H> {
     /// Intervals whose members were seen since the last write of "last seen".
     seen: HashSet<String>,
     next_touch: Instant,
+    /// The room's SFU, when media is on.
+    media: Option<MediaRoom>,
 }
 
 fn frame(id: Option<String>, seq: Option<u64>, msg: ServerMsg) -> ServerFrame {
@@ -98,23 +102,38 @@ impl<H: RoomHooks> Room<H> {
             quorum: None,
             seen: HashSet::new(),
             next_touch: Instant::now() + config.touch_every,
+            media: None,
             config,
         }
     }
 
     pub(super) async fn run(mut self, mut rx: mpsc::Receiver<Command>) {
+        // The SFU starts with the room, on the room's runtime.
+        let mut media_rx = match self.config.media.clone() {
+            Some(cfg) => {
+                let (media, events) = MediaRoom::start(cfg);
+                self.media = Some(media);
+                Some(events)
+            }
+            None => None,
+        };
         while !self.ended {
             let deadline = self.next_deadline();
-            let cmd = match deadline {
-                Some(at) => tokio::select! {
-                    cmd = rx.recv() => cmd,
-                    () = tokio::time::sleep_until(at) => {
-                        self.flush_seen().await;
-                        self.expire_dropped().await;
-                        continue;
-                    }
-                },
-                None => rx.recv().await,
+            let far = Instant::now() + std::time::Duration::from_secs(3600);
+            let cmd = tokio::select! {
+                cmd = rx.recv() => cmd,
+                () = tokio::time::sleep_until(deadline.unwrap_or(far)), if deadline.is_some() => {
+                    self.flush_seen().await;
+                    self.expire_dropped().await;
+                    continue;
+                }
+                Some(ev) = async { match media_rx.as_mut() {
+                    Some(r) => r.recv().await,
+                    None => std::future::pending().await,
+                } } => {
+                    self.on_media(ev).await;
+                    continue;
+                }
             };
             match cmd {
                 Some(cmd) => self.handle(cmd).await,
@@ -232,6 +251,18 @@ impl<H: RoomHooks> Room<H> {
                 m.resume_token = token();
                 resumed
             };
+            // Another device has another peer connection: it starts afresh. A resumed
+            // phone keeps its connection (media may have flowed on while the socket was away).
+            if !resumed && let Some(media) = self.media.clone() {
+                let opts = self.members.get(&pid).map(|m| ParticipantOptions {
+                    publish: m.grants.publish,
+                    subscribe: m.grants.subscribe,
+                    audio_only: req.audio_only,
+                });
+                if let Some(opts) = opts {
+                    let _ = media.add_participant(&pid, opts).await;
+                }
+            }
             self.send_joined(&pid, req.request_id, resumed);
             if resumed && let Some(after) = req.last_seq {
                 let missed: Vec<ServerFrame> = self
@@ -302,8 +333,29 @@ impl<H: RoomHooks> Room<H> {
 
     /// Seats a participant; false (and an error frame to him) when the world refused.
     async fn admit(&mut self, pid: String, mut member: Member, request_id: Option<String>) -> bool {
-        if let Some(member_id) = member.view.member_id.clone() {
-            match self.hooks.open_interval(&self.meeting_id, &member_id).await {
+        if let Some(media) = self.media.clone() {
+            let opts = ParticipantOptions {
+                publish: member.grants.publish,
+                subscribe: member.grants.subscribe,
+                audio_only: member.view.audio_only,
+            };
+            if let Err(e) = media.add_participant(&pid, opts).await {
+                if let Some(out) = &member.outbox {
+                    let _ = out.send(frame(
+                        request_id,
+                        None,
+                        hook_error(e.code(), &e.to_string()),
+                    ));
+                }
+                return false;
+            }
+        } else if let Some(member_id) = member.view.member_id.clone() {
+            // Without media, presence is the join itself (the provisional rule).
+            match self
+                .hooks
+                .open_interval(&self.meeting_id, &member_id, false)
+                .await
+            {
                 Ok(id) => member.interval_id = id,
                 Err(e) => {
                     if let Some(out) = &member.outbox {
@@ -355,7 +407,17 @@ impl<H: RoomHooks> Room<H> {
                     resume_token: m.resume_token.clone(),
                     resumed,
                     room: self.room_state(m.grants.host),
-                    ice_servers: Vec::new(),
+                    ice_servers: self
+                        .config
+                        .media
+                        .as_ref()
+                        .map(|cfg| {
+                            let now = std::time::SystemTime::now()
+                                .duration_since(std::time::UNIX_EPOCH)
+                                .map_or(0, |d| d.as_secs());
+                            ice_servers(cfg, now, pid)
+                        })
+                        .unwrap_or_default(),
                 }),
             ));
         }
@@ -458,11 +520,12 @@ impl<H: RoomHooks> Room<H> {
                 self.reply(&seat, id, ServerMsg::Ack);
                 self.drop_participant(&pid, "left").await;
             }
-            ClientMsg::Offer(_) | ClientMsg::Answer(_) | ClientMsg::Candidate(_) => self.reply(
-                &seat,
-                id,
-                error(SignalCode::MediaUnavailable, "本服务器尚未开通音视频。"),
-            ),
+            ClientMsg::Offer(_)
+            | ClientMsg::Answer(_)
+            | ClientMsg::Candidate(_)
+            | ClientMsg::SelectVideos(_)
+            | ClientMsg::AudioOnly(_)
+            | ClientMsg::RestartIce => self.media_request(&seat, id, msg).await,
             ClientMsg::Mute(mute) => {
                 let allowed = mute.muted
                     || mute.kind == MediaKind::Video
@@ -485,6 +548,7 @@ impl<H: RoomHooks> Room<H> {
                         MediaKind::Video => m.view.video_muted = mute.muted,
                     }
                 }
+                self.media_mute(&pid, mute.kind, mute.muted).await;
                 self.reply(&seat, id, ServerMsg::Ack);
                 self.updated(&pid);
             }
@@ -562,6 +626,8 @@ impl<H: RoomHooks> Room<H> {
                     MediaKind::Audio => m.view.audio_muted = true,
                     MediaKind::Video => m.view.video_muted = true,
                 }
+                // Forwarding stops on the server, not only a flag on his phone.
+                self.media_mute(&participant_id, kind, true).await;
                 self.reply(seat, id, ServerMsg::Ack);
                 self.updated(&participant_id);
             }
@@ -578,6 +644,7 @@ impl<H: RoomHooks> Room<H> {
                     if let Some(m) = self.members.get_mut(&p) {
                         m.view.audio_muted = true;
                     }
+                    self.media_mute(&p, MediaKind::Audio, true).await;
                     self.updated(&p);
                 }
             }
@@ -666,6 +733,9 @@ impl<H: RoomHooks> Room<H> {
             return;
         };
         self.order.retain(|p| p != pid);
+        if let Some(media) = &self.media {
+            media.remove_participant(pid).await;
+        }
         if let Some(member_id) = &m.view.member_id {
             self.hooks
                 .close_interval(&self.meeting_id, member_id, m.last_seen.elapsed(), reason)
@@ -715,6 +785,9 @@ impl<H: RoomHooks> Room<H> {
         self.seen.clear();
         self.ended = true;
         self.tell_all_closed(reason);
+        if let Some(media) = self.media.take() {
+            media.close().await;
+        }
     }
 
     fn tell_all_closed(&self, reason: &str) {
@@ -739,6 +812,164 @@ impl<H: RoomHooks> Room<H> {
         self.ended = true;
         self.seen.clear();
         self.tell_all_closed(reason);
+        if let Some(media) = self.media.take() {
+            media.close().await;
+        }
         self.hooks.close_all(&self.meeting_id, reason).await;
+    }
+
+    async fn media_mute(&self, pid: &str, kind: MediaKind, muted: bool) {
+        if let Some(media) = &self.media {
+            // A participant without a media connection yet has nothing to stop.
+            let _ = media.set_muted(pid, kind, muted).await;
+        }
+    }
+
+    /// Negotiation and media choices, passed to the SFU.
+    async fn media_request(&mut self, seat: &Seat, id: Option<String>, msg: ClientMsg) {
+        let Some(media) = self.media.clone() else {
+            return self.reply(
+                seat,
+                id,
+                error(SignalCode::MediaUnavailable, "本服务器未开通音视频。"),
+            );
+        };
+        let pid = seat.participant_id.as_str();
+        let answer = match msg {
+            ClientMsg::Offer(o) => media
+                .apply_offer(pid, o.sdp)
+                .await
+                .map(|sdp| ServerMsg::Answer(Sdp { sdp })),
+            ClientMsg::Answer(a) => media
+                .apply_answer(pid, a.sdp)
+                .await
+                .map(|()| ServerMsg::Ack),
+            ClientMsg::Candidate(c) => media.add_candidate(pid, c).await.map(|()| ServerMsg::Ack),
+            ClientMsg::RestartIce => media.restart_ice(pid).await.map(|()| ServerMsg::Ack),
+            ClientMsg::SelectVideos(choice) => {
+                let sel = match choice {
+                    VideoChoice::All => VideoSelection::All,
+                    VideoChoice::Only { participants } => VideoSelection::Only(participants),
+                    VideoChoice::Speakers { count } => VideoSelection::Speakers(count.into()),
+                };
+                media.select_videos(pid, sel).await.map(|()| ServerMsg::Ack)
+            }
+            ClientMsg::AudioOnly(a) => {
+                let r = media.set_audio_only(pid, a.on).await;
+                if r.is_ok() {
+                    if let Some(m) = self.members.get_mut(pid) {
+                        m.view.audio_only = a.on;
+                    }
+                    self.updated(pid);
+                }
+                r.map(|()| ServerMsg::Ack)
+            }
+            _ => return,
+        };
+        let answer = answer.unwrap_or_else(|e| hook_error(e.code(), &e.to_string()));
+        self.reply(seat, id, answer);
+    }
+
+    /// Sends a frame to one participant's current session, outside the event log.
+    fn send_to(&self, pid: &str, msg: ServerMsg) {
+        if let Some(out) = self.members.get(pid).and_then(|m| m.outbox.as_ref()) {
+            let _ = out.send(frame(None, None, msg));
+        }
+    }
+
+    /// What the SFU reports: negotiation for one participant, presence by media, the
+    /// active speaker, weak links.
+    async fn on_media(&mut self, ev: MediaEvent) {
+        match ev {
+            MediaEvent::LocalCandidate {
+                participant,
+                candidate,
+            } => self.send_to(&participant, ServerMsg::Candidate(candidate)),
+            MediaEvent::Offer { participant, sdp } => {
+                self.send_to(&participant, ServerMsg::Offer(Sdp { sdp }));
+            }
+            MediaEvent::MediaProven { participant } => {
+                let Some(m) = self.members.get(&participant) else {
+                    return;
+                };
+                let member_id = m.view.member_id.clone();
+                let has_interval = m.interval_id.is_some();
+                if let Some(member_id) = member_id
+                    && !has_interval
+                {
+                    match self
+                        .hooks
+                        .open_interval(&self.meeting_id, &member_id, true)
+                        .await
+                    {
+                        Ok(iv) => {
+                            if let Some(m) = self.members.get_mut(&participant) {
+                                m.interval_id = iv;
+                            }
+                        }
+                        Err(e) => {
+                            tracing::warn!(code = %e.code, "opening a media-proven interval failed");
+                        }
+                    }
+                }
+                if let Some(m) = self.members.get_mut(&participant) {
+                    m.view.media_proven = true;
+                }
+                self.updated(&participant);
+                self.push_quorum().await;
+            }
+            MediaEvent::MediaLost {
+                participant,
+                reason,
+                silent_for,
+            } => {
+                let Some(m) = self.members.get_mut(&participant) else {
+                    return;
+                };
+                m.view.media_proven = false;
+                let member_id = m.view.member_id.clone();
+                if let Some(iv) = m.interval_id.take() {
+                    self.seen.remove(&iv);
+                }
+                if let Some(member_id) = member_id {
+                    self.hooks
+                        .close_interval(&self.meeting_id, &member_id, silent_for, reason.as_str())
+                        .await;
+                }
+                self.updated(&participant);
+                self.push_quorum().await;
+            }
+            MediaEvent::ActiveSpeaker { participant } => {
+                let f = frame(
+                    None,
+                    None,
+                    ServerMsg::ActiveSpeaker {
+                        participant_id: participant,
+                    },
+                );
+                for m in self.members.values() {
+                    if let Some(out) = &m.outbox {
+                        let _ = out.send(f.clone());
+                    }
+                }
+            }
+            MediaEvent::AudioOnly {
+                participant,
+                on,
+                reason,
+            } => {
+                self.send_to(
+                    &participant,
+                    ServerMsg::AudioOnly {
+                        on,
+                        reason: reason.as_str().into(),
+                    },
+                );
+                if let Some(m) = self.members.get_mut(&participant) {
+                    m.view.audio_only = on;
+                }
+                self.updated(&participant);
+            }
+        }
     }
 }

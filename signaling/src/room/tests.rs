@@ -31,7 +31,12 @@ impl Fake {
 }
 
 impl RoomHooks for Fake {
-    async fn open_interval(&self, _m: &str, member_id: &str) -> Result<Option<String>, HookError> {
+    async fn open_interval(
+        &self,
+        _m: &str,
+        member_id: &str,
+        _media: bool,
+    ) -> Result<Option<String>, HookError> {
         self.calls.lock().unwrap().push(format!("open {member_id}"));
         self.open.lock().unwrap().insert(member_id.to_string());
         Ok(Some(format!("iv-{member_id}")))
@@ -197,6 +202,7 @@ fn setup(window: Duration) -> (Registry<Fake>, Arc<Fake>) {
             resume_window: window,
             log_capacity: 100,
             touch_every: Duration::from_millis(50),
+            media: None,
         },
         hooks.clone(),
         Arc::new(LocalPresence::default()),
