@@ -320,6 +320,8 @@ pub enum QuestionRole {
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct MyQuestionsQuery {
+    /// `asked` (default), `assigned` or `offered`.
+    #[param(inline)]
     pub role: Option<QuestionRole>,
 }
 

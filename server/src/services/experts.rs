@@ -1,7 +1,6 @@
 //! Experts (registered, verified, enabled and disabled by an `org_admin` of their area)
 //! and `public` accounts for villagers.
 
-use chrono::NaiveDateTime;
 use hongying_proto::ErrorCode;
 use hongying_proto::auth::TokenPair;
 use hongying_proto::services::{
@@ -115,20 +114,34 @@ fn load(conn: &mut AnyConnection, id: &str) -> AppResult<ExpertRow> {
     store::find_expert(conn, id)?.ok_or(AppError::NotFound)
 }
 
+/// Who an account is made for.
+struct Person<'a> {
+    kind: &'a str,
+    role: Role,
+    org_id: &'a str,
+    name: &'a str,
+    phone: &'a str,
+    /// Add the role to an existing account with this phone (else 409).
+    link_existing: bool,
+}
+
 /// The account for a phone: an existing one gets the role added, a new one is made
 /// `pending` with the role and an activation code.
 fn account_for(
     c: &mut AnyConnection,
     pii: &Pii,
     ctx: &Ctx<'_>,
-    kind: &str,
-    role: Role,
-    org_id: &str,
-    name: &str,
-    phone: &str,
+    person: Person<'_>,
     activation_ttl: u64,
-    link_existing: bool,
 ) -> AppResult<(String, Option<IssuedCode>)> {
+    let Person {
+        kind,
+        role,
+        org_id,
+        name,
+        phone,
+        link_existing,
+    } = person;
     let phone = normalized_phone(phone)?;
     let bidx = pii.blind_index(Field::Phone, &phone);
     if let Some(existing) = accounts_store::find_by_phone_bidx(c, &bidx)? {
@@ -226,13 +239,15 @@ pub fn create(
             c,
             pii,
             ctx,
-            KIND_EXPERT,
-            Role::Expert,
-            &req.org_id,
-            name,
-            &req.phone,
+            Person {
+                kind: KIND_EXPERT,
+                role: Role::Expert,
+                org_id: &req.org_id,
+                name,
+                phone: &req.phone,
+                link_existing: true,
+            },
             activation_ttl,
-            true,
         )?;
         if store::find_expert_by_account(c, &account_id)?.is_some() {
             return Err(conflict(
@@ -442,13 +457,15 @@ pub fn create_public_account(
             c,
             pii,
             ctx,
-            KIND_PUBLIC,
-            Role::Public,
-            &req.org_id,
-            req.name.trim(),
-            &req.phone,
+            Person {
+                kind: KIND_PUBLIC,
+                role: Role::Public,
+                org_id: &req.org_id,
+                name: req.name.trim(),
+                phone: &req.phone,
+                link_existing: false,
+            },
             activation_ttl,
-            false,
         )?;
         code.ok_or_else(|| AppError::Internal(anyhow::anyhow!("new account without a code")))
     })
@@ -609,43 +626,18 @@ pub async fn register(
     session::token_pair(&state.tokens, issued, now)
 }
 
-/// Whether a time falls in one of an expert's availability windows (China Standard
-/// Time). Exposed for slot checks.
-pub fn within_availability(windows: &[AvailabilityWindow], at: NaiveDateTime) -> bool {
-    use chrono::{Datelike, Timelike};
-    let local = at + chrono::Duration::hours(8);
-    let weekday = local.weekday().number_from_monday() as u8;
-    let minutes = local.hour() * 60 + local.minute();
-    windows.iter().any(|w| {
-        let parse = |s: &str| {
-            chrono::NaiveTime::parse_from_str(s, "%H:%M")
-                .ok()
-                .map(|t| t.hour() * 60 + t.minute())
-        };
-        w.weekday == weekday
-            && matches!((parse(&w.start), parse(&w.end)), (Some(a), Some(b)) if a <= minutes && minutes < b)
-    })
-}
-
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
 
     #[test]
-    fn availability_is_read_in_china_time() {
+    fn availability_windows_run_forward() {
         let w = vec![AvailabilityWindow {
             weekday: 1,
             start: "09:00".into(),
             end: "17:00".into(),
         }];
-        // Monday 2026-11-30 02:00 UTC is 10:00 in Beijing.
-        let at = chrono::NaiveDate::from_ymd_opt(2026, 11, 30)
-            .unwrap()
-            .and_hms_opt(2, 0, 0)
-            .unwrap();
-        assert!(within_availability(&w, at));
-        assert!(!within_availability(&w, at + chrono::Duration::hours(8)));
         assert!(check_availability(&w).is_ok());
         let bad = vec![AvailabilityWindow {
             weekday: 1,

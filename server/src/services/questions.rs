@@ -198,10 +198,10 @@ fn save(conn: &mut AnyConnection, q: &mut QuestionRow, now: NaiveDateTime) -> Ap
     Ok(())
 }
 
+/// Audits a change of a question, by the caller of `ctx` or (without one) the system.
 fn audit_change(
     conn: &mut AnyConnection,
-    actor: Option<&Principal>,
-    meta: Option<&crate::auth::principal::RequestMeta>,
+    ctx: Option<&Ctx<'_>>,
     action: &str,
     q: &QuestionRow,
     before: serde_json::Value,
@@ -211,16 +211,16 @@ fn audit_change(
     audit::append(
         conn,
         &Entry {
-            actor_account_id: actor.map(|p| p.account_id.clone()),
-            actor_org_id: actor.and_then(Principal::primary_org),
+            actor_account_id: ctx.map(|c| c.principal.account_id.clone()),
+            actor_org_id: ctx.and_then(|c| c.principal.primary_org()),
             action: format!("service.question_{action}"),
             target_type: QUESTION.into(),
             target_id: q.id.clone(),
             org_id: Some(q.area_org_id.clone()),
             before: Some(before),
             after: Some(after),
-            request_id: meta.and_then(|m| m.request_id.clone()),
-            client_addr: meta.and_then(|m| m.client_addr.clone()),
+            request_id: ctx.and_then(|c| c.meta.request_id.clone()),
+            client_addr: ctx.and_then(|c| c.meta.client_addr.clone()),
         },
         now,
     )?;
@@ -283,8 +283,7 @@ fn offer_next_level(
 fn escalate(
     conn: &mut AnyConnection,
     q: &mut QuestionRow,
-    actor: Option<&Principal>,
-    meta: Option<&crate::auth::principal::RequestMeta>,
+    ctx: Option<&Ctx<'_>>,
     now: NaiveDateTime,
 ) -> AppResult<()> {
     let before = json!({"status": q.status});
@@ -293,8 +292,7 @@ fn escalate(
     save(conn, q, now)?;
     audit_change(
         conn,
-        actor,
-        meta,
+        ctx,
         "escalate",
         q,
         before,
@@ -477,8 +475,7 @@ pub fn accept(
         store::withdraw_offers(c, &q.id, ctx.now)?;
         audit_change(
             c,
-            Some(ctx.principal),
-            Some(ctx.meta),
+            Some(ctx),
             "accept",
             &q,
             before,
@@ -512,8 +509,7 @@ pub fn decline(conn: &mut AnyConnection, ctx: &Ctx<'_>, id: &str) -> AppResult<(
         store::set_route_status(c, &q.id, &me.id, "declined", ctx.now)?;
         audit_change(
             c,
-            Some(ctx.principal),
-            Some(ctx.meta),
+            Some(ctx),
             "decline",
             &q,
             json!({"route": "offered", "expert_id": me.id}),
@@ -527,7 +523,7 @@ pub fn decline(conn: &mut AnyConnection, ctx: &Ctx<'_>, id: &str) -> AppResult<(
         let beyond = routes.iter().map(|r| r.distance).max();
         let offered = offer_next_level(c, &q, beyond, ctx.now)?;
         if offered.is_empty() && q.status == "open" {
-            escalate(c, &mut q, Some(ctx.principal), Some(ctx.meta), ctx.now)?;
+            escalate(c, &mut q, Some(ctx), ctx.now)?;
         }
         Ok(())
     })
@@ -583,8 +579,7 @@ pub fn post_message(
         if first {
             audit_change(
                 c,
-                Some(ctx.principal),
-                Some(ctx.meta),
+                Some(ctx),
                 "answer",
                 &q,
                 json!({"answered": false}),
@@ -644,8 +639,7 @@ pub fn close(
         store::withdraw_offers(c, &q.id, ctx.now)?;
         audit_change(
             c,
-            Some(ctx.principal),
-            Some(ctx.meta),
+            Some(ctx),
             "close",
             &q,
             before,
@@ -735,8 +729,7 @@ pub fn rate(
         save(c, &mut q, ctx.now)?;
         audit_change(
             c,
-            Some(ctx.principal),
-            Some(ctx.meta),
+            Some(ctx),
             "rate",
             &q,
             json!({"rating": null}),
@@ -801,8 +794,7 @@ pub fn assign(
         store::withdraw_offers(c, &q.id, ctx.now)?;
         audit_change(
             c,
-            Some(ctx.principal),
-            Some(ctx.meta),
+            Some(ctx),
             "assign",
             &q,
             before,
@@ -811,7 +803,7 @@ pub fn assign(
         )?;
         notify(
             c,
-            &[expert.account_id.clone()],
+            std::slice::from_ref(&expert.account_id),
             "service_question_assigned",
             "组织为您指派了一个提问",
             "组织管理员为您指派了一个群众提问，请尽快解答。",
@@ -871,7 +863,7 @@ pub fn sweep(
                 Some(q) if q.status == "open" => q,
                 _ => return Ok(false),
             };
-            escalate(c, &mut q, None, None, now)?;
+            escalate(c, &mut q, None, now)?;
             Ok::<_, AppError>(true)
         });
         match done {
@@ -890,7 +882,6 @@ pub fn sweep(
             close_row(c, &mut q, "inactivity", now)?;
             audit_change(
                 c,
-                None,
                 None,
                 "close",
                 &q,
