@@ -745,6 +745,17 @@ mod tests {
     }
 
     #[test]
+    fn the_example_production_file_loads() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/hongying.example.toml");
+        jail(|_| {
+            let c = Config::load(Some(&path)).unwrap();
+            assert!(!c.services.public_self_registration);
+            assert_eq!(c.services.field("agri").unwrap().label, "农技");
+            Ok(())
+        });
+    }
+
+    #[test]
     fn secrets_never_print() {
         let mut c = Config::default();
         c.database.url = Secret::new("postgres://u:hunter2@db/x");

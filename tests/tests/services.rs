@@ -456,6 +456,20 @@ async fn a_villagers_question_from_routing_to_rating_escalation_faq_and_statisti
     assert_eq!(meta["content_type"], "image/png");
     let sha = hongying_server::minutes::attachments::sha256_hex(&png);
     assert_eq!(meta["sha256"], sha.as_str());
+    for i in 0..3u8 {
+        let more = [png.clone(), vec![i]].concat();
+        ok_json(
+            upload(farmer.clone(), "more.png", "image/png", more).await,
+            201,
+        )
+        .await;
+    }
+    expect_problem(
+        upload(farmer.clone(), "fifth.png", "image/png", png.clone()).await,
+        409,
+        "too_many_attachments",
+    )
+    .await;
     let file = format!(
         "/api/v1/services/attachments/{}",
         meta["id"].as_str().unwrap()
@@ -530,6 +544,20 @@ async fn a_villagers_question_from_routing_to_rating_escalation_faq_and_statisti
     ] {
         assert!(kinds.contains(&k.to_string()), "{k} in {kinds:?}");
     }
+    // Account notices are marked read by their owner only.
+    let page = ok_json(get(&app, &farmer, "/api/v1/notices").await, 200).await;
+    let notice = format!(
+        "/api/v1/notices/{}/read",
+        page["items"][0]["id"].as_str().unwrap()
+    );
+    expect_problem(
+        post(&app, &neighbour, &notice, json!({})).await,
+        404,
+        "not_found",
+    )
+    .await;
+    let read = ok_json(post(&app, &farmer, &notice, json!({})).await, 200).await;
+    assert!(read["read_at"].is_string(), "{read}");
     let kinds = notice_kinds(&app, &expert).await;
     for k in [
         "service_question_offered",
@@ -988,11 +1016,29 @@ async fn a_booked_slot_cannot_be_booked_again_and_the_room_seam_admits_its_two_p
         "illegal_transition",
     )
     .await;
-    ok_json(
+    let rebooked = ok_json(
         post(&app, &w.farmer, &book, json!({"slot_id": s2["id"]})).await,
         201,
     )
     .await;
+    // Begin and end as the room opens and closes: ten minutes recorded.
+    let state = app.state.clone();
+    let id = rebooked["id"].as_str().unwrap().to_string();
+    let ended = tokio::task::spawn_blocking(move || {
+        use hongying_server::services::consultations as c;
+        let mut conn = state.db.get().unwrap();
+        let at = state.clock.now();
+        let begun = c::begin_consultation(&mut conn, &id, at).unwrap();
+        assert_eq!(begun.status, "in_progress");
+        let done = c::end_consultation(&mut conn, &id, at + Duration::seconds(600)).unwrap();
+        // Over: recording it again is refused.
+        assert!(c::record_consultation(&mut conn, &id, at, at).is_err());
+        done
+    })
+    .await
+    .unwrap();
+    assert_eq!(ended.status, "completed");
+    assert_eq!(ended.duration_seconds, Some(600));
     // Outsiders see no consultation.
     expect_problem(
         get(
