@@ -103,6 +103,23 @@ pub enum ErrorCode {
     QrTokenInvalid,
     /// The action needs the meeting in progress (e.g. attendance before the start or after the end).
     MeetingNotInProgress,
+    // --- 服务面对面 ---
+    /// No enabled expert of the question's field serves its area.
+    NoExpertAvailable,
+    /// The question is not assigned to the caller (another expert, or nobody yet).
+    NotAssigned,
+    /// The consultation slot is already booked (or withdrawn).
+    SlotTaken,
+    /// The question has already been rated.
+    AlreadyRated,
+    /// The question has no answer yet (rating before an answer).
+    NotAnswered,
+    /// The question is closed: no more messages, attachments or bookings.
+    QuestionClosed,
+    /// The question already carries the most attachments allowed.
+    TooManyAttachments,
+    /// This deployment does not let villagers register themselves.
+    SelfRegistrationDisabled,
     // --- server side ---
     /// Something failed on the server; the request id identifies it in the logs.
     Internal,
@@ -158,6 +175,14 @@ impl ErrorCode {
             Self::QrTokenExpired => "qr_token_expired",
             Self::QrTokenInvalid => "qr_token_invalid",
             Self::MeetingNotInProgress => "meeting_not_in_progress",
+            Self::NoExpertAvailable => "no_expert_available",
+            Self::NotAssigned => "not_assigned",
+            Self::SlotTaken => "slot_taken",
+            Self::AlreadyRated => "already_rated",
+            Self::NotAnswered => "not_answered",
+            Self::QuestionClosed => "question_closed",
+            Self::TooManyAttachments => "too_many_attachments",
+            Self::SelfRegistrationDisabled => "self_registration_disabled",
             Self::Internal => "internal",
             Self::ServiceUnavailable => "service_unavailable",
             Self::BadRequest => "bad_request",

@@ -18,6 +18,7 @@ pub mod notices;
 pub mod ops;
 pub mod orgs;
 pub mod page;
+pub mod services;
 pub mod signaling;
 #[cfg(test)]
 mod signaling_doc;

@@ -154,6 +154,7 @@ pub async fn start_with_state(state: AppState) -> anyhow::Result<Running> {
     };
     let jobs = vec![
         tokio::spawn(purge_idempotency_keys(state.clone())),
+        tokio::spawn(sweep_service_questions(state.clone())),
         tokio::spawn(crate::signaling::notice_feed::run(state.clone())),
     ];
     tracing::info!(%addr, ?metrics_addr, backend = ?state.db.backend(), "hongying listening");
@@ -219,6 +220,30 @@ async fn purge_idempotency_keys(state: AppState) {
             Ok(n) if n > 0 => tracing::debug!(n, "purged expired idempotency keys"),
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "purging idempotency keys failed"),
+        }
+    }
+}
+
+/// 服务面对面: escalates questions nobody accepted in time and closes idle ones.
+async fn sweep_service_questions(state: AppState) {
+    let every = Duration::from_secs(state.config.services.sweep_interval_secs.max(1));
+    let mut tick = tokio::time::interval(every);
+    loop {
+        tick.tick().await;
+        let now = state.clock.now();
+        let config = state.config.clone();
+        let swept = state
+            .db
+            .run(move |c| crate::services::questions::sweep(c, &config.services, now))
+            .await;
+        match swept {
+            Ok(r) if !r.escalated.is_empty() || !r.closed.is_empty() => tracing::info!(
+                escalated = r.escalated.len(),
+                closed = r.closed.len(),
+                "swept 服务面对面 questions"
+            ),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "sweeping 服务面对面 questions failed"),
         }
     }
 }

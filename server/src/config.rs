@@ -51,6 +51,7 @@ pub struct Config {
     pub idempotency: IdempotencyConfig,
     pub auth: AuthConfig,
     pub meetings: MeetingsConfig,
+    pub services: ServicesConfig,
     pub signaling: SignalingConfig,
     pub media: MediaSection,
     /// Where generated development keys and uploaded files live.
@@ -69,6 +70,7 @@ impl Default for Config {
             idempotency: IdempotencyConfig::default(),
             auth: AuthConfig::default(),
             meetings: MeetingsConfig::default(),
+            services: ServicesConfig::default(),
             signaling: SignalingConfig::default(),
             media: MediaSection::default(),
             data_dir: PathBuf::from("./data"),
@@ -430,6 +432,63 @@ impl Default for MediaSection {
     }
 }
 
+/// One field of 服务面对面 experts (农技, 法律, 医疗, …): questions are asked in a field.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceField {
+    /// Stable code apps send, e.g. `agri`.
+    pub code: String,
+    /// Chinese label shown to people, e.g. `农技`.
+    pub label: String,
+}
+
+/// 服务面对面: fields, public accounts, attachments, deadlines.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServicesConfig {
+    /// The fields experts serve and questions are asked in.
+    pub fields: Vec<ServiceField>,
+    /// Let villagers open a `public` account themselves (otherwise only a service centre's
+    /// `org_admin` issues them).
+    pub public_self_registration: bool,
+    /// Self-registrations allowed per client address per hour (0: no limit).
+    pub registrations_per_address_per_hour: u32,
+    /// Attachments one question may carry.
+    pub max_attachments: u32,
+    /// Largest attachment, in bytes (also capped by `http.upload_limit`).
+    pub attachment_max_bytes: usize,
+    /// Hours a question may wait for an expert to accept it before it escalates to the
+    /// area's `org_admin`s.
+    pub accept_timeout_hours: u32,
+    /// Days without a message after which an accepted question closes by itself.
+    pub inactivity_close_days: u32,
+    /// How often the server runs the escalation and auto-close sweep, in seconds.
+    pub sweep_interval_secs: u64,
+}
+
+impl Default for ServicesConfig {
+    fn default() -> Self {
+        let field = |code: &str, label: &str| ServiceField {
+            code: code.into(),
+            label: label.into(),
+        };
+        Self {
+            fields: vec![
+                field("agri", "农技"),
+                field("legal", "法律"),
+                field("medical", "医疗"),
+            ],
+            public_self_registration: false,
+            registrations_per_address_per_hour: 5,
+            max_attachments: 4,
+            attachment_max_bytes: 5 * 1024 * 1024,
+            accept_timeout_hours: 24,
+            inactivity_close_days: 7,
+            sweep_interval_secs: 300,
+        }
+    }
+}
+
 impl MediaSection {
     /// The engine's settings, or `None` when media is off.
     pub fn engine_config(&self) -> Option<hongying_signaling::media::MediaConfig> {
@@ -457,6 +516,13 @@ impl MediaSection {
             audio_only_threshold_bps: self.audio_only_threshold_bps,
             ..MediaConfig::default()
         })
+    }
+}
+
+impl ServicesConfig {
+    /// The field with this code, if configured.
+    pub fn field(&self, code: &str) -> Option<&ServiceField> {
+        self.fields.iter().find(|f| f.code == code)
     }
 }
 
@@ -585,6 +651,37 @@ impl Config {
         if let Some(engine) = self.media.engine_config() {
             engine.validate().map_err(|e| ConfigError(e.to_string()))?;
         }
+        let codes: std::collections::BTreeSet<&str> = self
+            .services
+            .fields
+            .iter()
+            .map(|f| f.code.as_str())
+            .collect();
+        if self.services.fields.is_empty()
+            || codes.len() != self.services.fields.len()
+            || self.services.fields.iter().any(|f| {
+                f.code.is_empty()
+                    || f.label.trim().is_empty()
+                    || !f
+                        .code
+                        .chars()
+                        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+            })
+        {
+            return Err(ConfigError(
+                "services.fields must list at least one field, each with a unique snake_case code and a label"
+                    .into(),
+            ));
+        }
+        if self.services.accept_timeout_hours == 0
+            || self.services.inactivity_close_days == 0
+            || self.services.sweep_interval_secs == 0
+        {
+            return Err(ConfigError(
+                "services.accept_timeout_hours, services.inactivity_close_days and services.sweep_interval_secs must be positive"
+                    .into(),
+            ));
+        }
         if self.idempotency.ttl_secs == 0 {
             return Err(ConfigError("idempotency.ttl_secs must be positive".into()));
         }
@@ -636,9 +733,26 @@ fn write_table(out: &mut String, prefix: &str, value: &serde_json::Value) {
     let serde_json::Value::Object(map) = value else {
         return;
     };
+    let is_table_array = |v: &serde_json::Value| {
+        v.as_array()
+            .is_some_and(|a| !a.is_empty() && a.iter().all(serde_json::Value::is_object))
+    };
     for (k, v) in map {
-        if !v.is_object() {
+        if !v.is_object() && !is_table_array(v) {
             out.push_str(&format!("{k} = {}\n", scalar(v)));
+        }
+    }
+    for (k, v) in map {
+        if let Some(items) = v.as_array().filter(|_| is_table_array(v)) {
+            let name = if prefix.is_empty() {
+                k.clone()
+            } else {
+                format!("{prefix}.{k}")
+            };
+            for item in items {
+                out.push_str(&format!("\n[[{name}]]\n"));
+                write_table(out, &name, item);
+            }
         }
     }
     for (k, v) in map {
@@ -765,6 +879,51 @@ mod tests {
                 Ok(())
             });
         }
+    }
+
+    #[test]
+    fn services_fields_come_from_the_file_and_are_checked() {
+        jail(|j| {
+            j.create_file(
+                "hongying.toml",
+                "[services]\npublic_self_registration = true\n\
+                 [[services.fields]]\ncode = \"agri\"\nlabel = \"农技\"\n\
+                 [[services.fields]]\ncode = \"vet\"\nlabel = \"兽医\"\n",
+            )?;
+            let c = Config::load(None).unwrap();
+            assert!(c.services.public_self_registration);
+            assert_eq!(c.services.fields.len(), 2);
+            assert_eq!(c.services.field("vet").unwrap().label, "兽医");
+            assert!(c.services.field("legal").is_none());
+            assert!(c.to_redacted_toml().contains("[[services.fields]]"));
+            Ok(())
+        });
+        let d = Config::default();
+        assert_eq!(d.services.max_attachments, 4);
+        assert_eq!(d.services.accept_timeout_hours, 24);
+        assert!(!d.services.public_self_registration);
+        for file in [
+            "[[services.fields]]\ncode = \"Agri\"\nlabel = \"农技\"\n",
+            "[services]\naccept_timeout_hours = 0\n",
+        ] {
+            jail(|j| {
+                j.create_file("h.toml", file)?;
+                let err = Config::load(Some(Path::new("h.toml"))).unwrap_err();
+                assert!(err.to_string().contains("services."), "{file}: {err}");
+                Ok(())
+            });
+        }
+    }
+
+    #[test]
+    fn the_example_production_file_loads() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/hongying.example.toml");
+        jail(|_| {
+            let c = Config::load(Some(&path)).unwrap();
+            assert!(!c.services.public_self_registration);
+            assert_eq!(c.services.field("agri").unwrap().label, "农技");
+            Ok(())
+        });
     }
 
     #[test]

@@ -22,6 +22,7 @@ pub mod openapi;
 pub mod orgs;
 pub mod routes;
 pub mod seed;
+pub mod services;
 pub mod signaling;
 pub mod state;
 pub mod store;

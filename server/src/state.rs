@@ -43,6 +43,8 @@ pub struct AppState {
     pub draining: Arc<AtomicBool>,
     /// Login and activation attempts per account and per client address.
     pub login_limiter: Arc<LoginLimiter>,
+    /// 服务面对面 self-registrations per client address.
+    pub registration_limiter: Arc<LoginLimiter>,
     /// This node's sockets and meeting rooms.
     pub signaling: Arc<crate::signaling::hub::Signaling>,
 }
@@ -60,6 +62,10 @@ impl AppState {
         let pii = Pii::load(&config.pii_keys_dir(), config.auth.generate_keys)?;
         let clock = Clock::default();
         let login_limiter = Arc::new(LoginLimiter::new(&config.auth, clock.clone()));
+        let registration_limiter = Arc::new(LoginLimiter::registrations(
+            config.services.registrations_per_address_per_hour,
+            clock.clone(),
+        ));
         // Computed once, off the start-up path, so the first login for an unknown phone
         // does not take a hash longer than the others.
         std::thread::spawn(|| crate::auth::password::dummy_hash().len());
@@ -78,6 +84,7 @@ impl AppState {
             pii,
             draining: Arc::new(AtomicBool::new(false)),
             login_limiter,
+            registration_limiter,
         })
     }
 

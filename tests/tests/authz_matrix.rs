@@ -7,8 +7,12 @@
 //!   (a) the secretary of a sibling branch (branch_a1b, also a member there),
 //!   (b) the org admin of the other county (county_b),
 //!   (c) a plain member of another branch (branch_a1c),
-//!   (d) anonymous.
-//! The targets all lie in or under branch_a1a (see [`targets`]).
+//!   (d) anonymous,
+//!   (e) a 服务面对面 `public` villager of branch_a1a itself,
+//!   (f) an enabled 服务面对面 expert (法律) serving town_a1, above branch_a1a.
+//! (e) and (f) hold their narrow roles right at the targets: they prove that `public` and
+//! `expert` grant nothing outside 服务面对面. The targets all lie in or under branch_a1a
+//! (see [`targets`]).
 //!
 //! ## Adding a route
 //! Every operation in `/api/openapi.json` needs one line in [`POLICY`]; the test fails
@@ -48,6 +52,9 @@ enum Rule {
     Scoped,
     /// Only a super admin: anonymous → 401; callers (a), (b), (c) → 403 or 404.
     SuperAdmin,
+    /// 服务面对面 routes open to askers in their own area (asking, the FAQ): as `Scoped`
+    /// but (e) and (f) are not probed, since branch_a1a is (e)'s own village.
+    Asker,
 }
 use Rule::*;
 
@@ -166,6 +173,36 @@ const POLICY: &[Policy] = &[
     p("PUT /api/v1/orgs/{id}/compliance-rules", Scoped, "/api/v1/orgs/{org}/compliance-rules", Some(r#"{"rules":[]}"#)),
     p("GET /api/v1/orgs/{id}/compliance-rules", Scoped, "/api/v1/orgs/{org}/compliance-rules", None),
     p("GET /api/v1/orgs/{id}/compliance", Scoped, "/api/v1/orgs/{org}/compliance?period=2026-Q4", None),
+    // 服务面对面
+    p("GET /api/v1/services/fields", SelfOnly, "/api/v1/services/fields", None),
+    p("POST /api/v1/services/experts", Scoped, "/api/v1/services/experts", Some(r#"{"org_id":"{org}","name":"矩阵专家","phone":"13900009999","field":"agri"}"#)),
+    p("GET /api/v1/services/experts/{id}", Scoped, "/api/v1/services/experts/{expert}", None),
+    p("PATCH /api/v1/services/experts/{id}", Scoped, "/api/v1/services/experts/{expert}", Some(r#"{"version":1,"specialities":["果树"]}"#)),
+    p("POST /api/v1/services/experts/{id}/status", Scoped, "/api/v1/services/experts/{expert}/status", Some(r#"{"action":"disable"}"#)),
+    p("GET /api/v1/services/orgs/{org_id}/experts", Scoped, "/api/v1/services/orgs/{org}/experts", None),
+    p("GET /api/v1/services/experts/{id}/slots", Scoped, "/api/v1/services/experts/{expert}/slots", None),
+    p("POST /api/v1/services/slots", SelfOnly, "/api/v1/services/slots", Some(r#"{"starts_at":"2030-01-01T02:00:00Z","ends_at":"2030-01-01T02:30:00Z"}"#)),
+    p("POST /api/v1/services/public-accounts", Scoped, "/api/v1/services/public-accounts", Some(r#"{"org_id":"{org}","name":"矩阵村民","phone":"13900008888"}"#)),
+    p("POST /api/v1/services/accounts/{account_id}/activation-code", Scoped, "/api/v1/services/accounts/{service_account}/activation-code", None),
+    p("POST /api/v1/services/register", Public, "/api/v1/services/register", Some(r#"{"org_id":"{org}","name":"自助","phone":"13900007777","password":"long-enough-1","device_id":"matrix"}"#)),
+    p("POST /api/v1/services/questions", Asker, "/api/v1/services/questions", Some(r#"{"category":"agri","text":"矩阵提问","area_org_id":"{org}"}"#)),
+    p("GET /api/v1/services/questions", SelfOnly, "/api/v1/services/questions?role=offered", None),
+    p("GET /api/v1/services/questions/{id}", Scoped, "/api/v1/services/questions/{question}", None),
+    p("POST /api/v1/services/questions/{id}/accept", Scoped, "/api/v1/services/questions/{question}/accept", None),
+    p("POST /api/v1/services/questions/{id}/decline", Scoped, "/api/v1/services/questions/{question}/decline", None),
+    p("POST /api/v1/services/questions/{id}/messages", Scoped, "/api/v1/services/questions/{question}/messages", Some(r#"{"text":"矩阵回复"}"#)),
+    p("POST /api/v1/services/questions/{id}/close", Scoped, "/api/v1/services/questions/{question}/close", None),
+    p("POST /api/v1/services/questions/{id}/rating", Scoped, "/api/v1/services/questions/{question}/rating", Some(r#"{"rating":5}"#)),
+    p("POST /api/v1/services/questions/{id}/assign", Scoped, "/api/v1/services/questions/{question}/assign", Some(r#"{"expert_id":"{expert}"}"#)),
+    p("POST /api/v1/services/questions/{id}/attachments", Scoped, "/api/v1/services/questions/{question}/attachments?filename=a.png", None),
+    p("GET /api/v1/services/attachments/{id}", Scoped, "/api/v1/services/attachments/{service_attachment}", None),
+    p("GET /api/v1/services/orgs/{org_id}/escalations", Scoped, "/api/v1/services/orgs/{org}/escalations", None),
+    p("POST /api/v1/services/questions/{id}/faq", Scoped, "/api/v1/services/questions/{question}/faq", Some(r#"{}"#)),
+    p("GET /api/v1/services/faq", Asker, "/api/v1/services/faq?org_id={org}", None),
+    p("POST /api/v1/services/questions/{id}/consultations", Scoped, "/api/v1/services/questions/{question}/consultations", Some(r#"{"slot_id":"{slot}"}"#)),
+    p("GET /api/v1/services/consultations/{id}", Scoped, "/api/v1/services/consultations/{consultation}", None),
+    p("POST /api/v1/services/consultations/{id}/cancel", Scoped, "/api/v1/services/consultations/{consultation}/cancel", None),
+    p("GET /api/v1/services/orgs/{org_id}/stats", Scoped, "/api/v1/services/orgs/{org}/stats", None),
 ];
 
 /// The ids the policy's `{name}` placeholders stand for. All lie in or under branch_a1a:
@@ -212,6 +249,125 @@ async fn extra_targets(
     meeting_targets(_app, _t, _sa, _m).await;
     minutes_targets(_app, _sa, _m).await;
     transfer_targets(_app, _t, _sa, _m).await;
+    service_targets(_app, _t, _sa, _m).await;
+}
+
+/// 服务面对面: `{expert}` an enabled 农技 expert of branch_a1a; `{question}` a villager's
+/// accepted question in branch_a1a with `{service_attachment}` and a booked
+/// `{consultation}`; `{slot}` another open slot of the expert; `{service_account}` the
+/// villager's account. Also the narrow callers (e) and (f): `{narrow_*}` entries.
+async fn service_targets(
+    app: &TestApp,
+    t: &CityTree,
+    sa: &Caller,
+    m: &mut BTreeMap<&'static str, String>,
+) {
+    let send = |who: &Caller, path: &str, body: Value| {
+        let rb = app
+            .client
+            .post(app.url(path))
+            .header("authorization", who.bearer())
+            .json(&body);
+        let path = path.to_string();
+        async move {
+            let resp = rb.send().await.unwrap();
+            let status = resp.status().as_u16();
+            let v: Value = resp.json().await.unwrap_or(Value::Null);
+            assert!((200..300).contains(&status), "{path}: {status} {v}");
+            v
+        }
+    };
+    let activate = |phone: &'static str, issued: Value| {
+        let rb = app.client.post(app.url("/api/v1/auth/activate")).json(&json!({
+            "phone": phone, "code": issued["code"], "password": "matrix-pass-1", "device_id": "m"}));
+        async move {
+            let pair: Value = rb.send().await.unwrap().json().await.unwrap();
+            Caller {
+                account_id: issued["account_id"].as_str().unwrap().to_string(),
+                token: pair["access_token"].as_str().unwrap().to_string(),
+            }
+        }
+    };
+    let mut experts = Vec::new();
+    for (org, phone, field) in [
+        (&t.branch_a1a, "13900001001", "agri"),
+        (&t.town_a1, "13900001002", "legal"),
+    ] {
+        let e = send(
+            sa,
+            "/api/v1/services/experts",
+            json!({"org_id": org, "name": "矩阵专家", "phone": phone, "field": field}),
+        )
+        .await;
+        let id = e["expert"]["id"].as_str().unwrap().to_string();
+        send(
+            sa,
+            &format!("/api/v1/services/experts/{id}/status"),
+            json!({"action": "verify"}),
+        )
+        .await;
+        experts.push((id, activate(phone, e["activation"].clone()).await));
+    }
+    let issued = send(
+        sa,
+        "/api/v1/services/public-accounts",
+        json!({"org_id": t.branch_a1a, "name": "矩阵村民甲", "phone": "13900001003"}),
+    )
+    .await;
+    let asker = activate("13900001003", issued).await;
+    let q = send(
+        &asker,
+        "/api/v1/services/questions",
+        json!({"category": "agri", "text": "矩阵"}),
+    )
+    .await;
+    let q = q["id"].as_str().unwrap().to_string();
+    let expert = &experts[0].1;
+    send(
+        expert,
+        &format!("/api/v1/services/questions/{q}/accept"),
+        json!({}),
+    )
+    .await;
+    let resp = app
+        .client
+        .post(app.url(&format!(
+            "/api/v1/services/questions/{q}/attachments?filename=a.png"
+        )))
+        .header("authorization", asker.bearer())
+        .header("content-type", "image/png")
+        .body(b"\x89PNG\r\n\x1a\n matrix".to_vec())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 201);
+    let a: Value = resp.json().await.unwrap();
+    m.insert("service_attachment", a["id"].as_str().unwrap().to_string());
+    let start = app.state.clock.now().and_utc() + chrono::Duration::days(2);
+    let mut slots = Vec::new();
+    for h in [0, 1] {
+        let s = start + chrono::Duration::hours(h);
+        let v = send(
+            expert,
+            "/api/v1/services/slots",
+            json!({"starts_at": s, "ends_at": s + chrono::Duration::minutes(30)}),
+        )
+        .await;
+        slots.push(v["id"].as_str().unwrap().to_string());
+    }
+    let c = send(
+        &asker,
+        &format!("/api/v1/services/questions/{q}/consultations"),
+        json!({"slot_id": slots[0]}),
+    )
+    .await;
+    m.insert("consultation", c["id"].as_str().unwrap().to_string());
+    m.insert("slot", slots[1].clone());
+    m.insert("question", q);
+    m.insert("expert", experts[0].0.clone());
+    m.insert("service_account", asker.account_id.clone());
+    m.insert("narrow_expert_account", experts[1].1.account_id.clone());
+    m.insert("narrow_expert_token", experts[1].1.token.clone());
 }
 
 /// `{transfer}`: a submitted transfer of a member of branch_a1a (its town made a
@@ -447,10 +603,19 @@ async fn every_operation_refuses_callers_outside_scope() {
     let other_member = app
         .caller(&[(Role::Member, Some(&t.branch_a1c))], Some(&t.member_a1c))
         .await;
+    let villager = app
+        .caller(&[(Role::Public, Some(&t.branch_a1a))], None)
+        .await;
+    let legal_expert = Caller {
+        account_id: targets["narrow_expert_account"].clone(),
+        token: targets["narrow_expert_token"].clone(),
+    };
     let outsiders = [
         ("(a) sibling branch secretary", &sibling_secretary),
         ("(b) other county's org admin", &other_county_admin),
         ("(c) member of another branch", &other_member),
+        ("(e) public villager of the branch", &villager),
+        ("(f) expert serving the town", &legal_expert),
     ];
     let sa = app.super_admin().await;
 
@@ -502,7 +667,7 @@ async fn every_operation_refuses_callers_outside_scope() {
                 }
                 continue;
             }
-            SelfOnly | Scoped | SuperAdmin => {
+            SelfOnly | Scoped | SuperAdmin | Asker => {
                 if status != 401 {
                     failures.push(format!("{op} anonymous: expected 401, got {status} {text}"));
                 }
@@ -519,7 +684,12 @@ async fn every_operation_refuses_callers_outside_scope() {
             }
             continue;
         }
-        for (label, who) in outsiders {
+        let probed = if policy.rule == Asker {
+            3
+        } else {
+            outsiders.len()
+        };
+        for (label, who) in &outsiders[..probed] {
             let (status, text) = send(Some(who)).await;
             checked += 1;
             if status != 403 && status != 404 {

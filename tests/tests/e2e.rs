@@ -17,6 +17,7 @@ mod minutes;
 mod motions;
 mod orgs;
 mod seed;
+mod services;
 mod signaling;
 mod story_village_congress;
 mod transfers;

@@ -135,6 +135,32 @@ fn issue_in_tx(
     Ok(account.id)
 }
 
+/// Issues a new code for any account (服务面对面 `public` and `expert` accounts, whose
+/// callers have checked the issuer's scope), ending unused older ones. Call inside the
+/// write transaction that audits the issue. Returns the code (shown once), its expiry
+/// and how many older codes it superseded.
+pub fn issue_for_account(
+    c: &mut crate::db::AnyConnection,
+    account_id: &str,
+    issued_by: &str,
+    ttl_secs: u64,
+    now: NaiveDateTime,
+) -> Result<(String, NaiveDateTime, usize), AppError> {
+    let code = generate_code();
+    let expires_at = now + chrono::Duration::seconds(ttl_secs as i64);
+    let superseded = store::expire_open_codes(c, account_id, now)?;
+    store::insert_code(
+        c,
+        &crate::db::new_id(),
+        account_id,
+        &secret_hash(&code),
+        Some(issued_by),
+        expires_at,
+        now,
+    )?;
+    Ok((code, expires_at, superseded))
+}
+
 /// Redeems a code: sets the password, activates the account, ends its other sessions
 /// and opens a new one. Any mismatch (unknown phone, wrong, expired, used or superseded
 /// code) is the same 400 `invalid_activation_code`.

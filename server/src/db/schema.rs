@@ -527,6 +527,139 @@ diesel::table! {
     }
 }
 
+// --- 服务面对面 ---------------------------------------------------------------------------
+
+diesel::table! {
+    service_experts (id) {
+        id -> Text,
+        account_id -> Text,
+        org_id -> Text,
+        name -> Text,
+        field -> Text,
+        specialities_json -> Text,
+        availability_json -> Text,
+        status -> Text,
+        verified_at -> Nullable<Timestamp>,
+        verified_by -> Nullable<Text>,
+        created_by -> Text,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        version -> Integer,
+    }
+}
+
+diesel::table! {
+    service_expert_areas (expert_id, org_id) {
+        expert_id -> Text,
+        org_id -> Text,
+    }
+}
+
+diesel::table! {
+    service_questions (id) {
+        id -> Text,
+        asker_account_id -> Text,
+        category -> Text,
+        text -> Text,
+        area_org_id -> Text,
+        urgency -> Text,
+        status -> Text,
+        assigned_expert_id -> Nullable<Text>,
+        accepted_at -> Nullable<Timestamp>,
+        first_answer_at -> Nullable<Timestamp>,
+        last_activity_at -> Timestamp,
+        escalated_at -> Nullable<Timestamp>,
+        closed_at -> Nullable<Timestamp>,
+        close_reason -> Nullable<Text>,
+        rating -> Nullable<Integer>,
+        rating_comment -> Nullable<Text>,
+        rated_at -> Nullable<Timestamp>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        version -> Integer,
+    }
+}
+
+diesel::table! {
+    service_question_routes (question_id, expert_id) {
+        question_id -> Text,
+        expert_id -> Text,
+        distance -> Integer,
+        status -> Text,
+        created_at -> Timestamp,
+        decided_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    service_messages (id) {
+        id -> Text,
+        question_id -> Text,
+        author_account_id -> Text,
+        author_role -> Text,
+        text -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    service_faqs (id) {
+        id -> Text,
+        question_id -> Text,
+        area_org_id -> Text,
+        category -> Text,
+        question_text -> Text,
+        answer_text -> Text,
+        published_by -> Text,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    service_slots (id) {
+        id -> Text,
+        expert_id -> Text,
+        starts_at -> Timestamp,
+        ends_at -> Timestamp,
+        status -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    service_consultations (id) {
+        id -> Text,
+        question_id -> Text,
+        slot_id -> Text,
+        expert_id -> Text,
+        asker_account_id -> Text,
+        starts_at -> Timestamp,
+        ends_at -> Timestamp,
+        status -> Text,
+        started_at -> Nullable<Timestamp>,
+        ended_at -> Nullable<Timestamp>,
+        duration_seconds -> Nullable<BigInt>,
+        cancelled_by -> Nullable<Text>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    account_notices (id) {
+        id -> Text,
+        account_id -> Text,
+        kind -> Text,
+        title -> Text,
+        body -> Text,
+        ref_type -> Nullable<Text>,
+        ref_id -> Nullable<Text>,
+        created_at -> Timestamp,
+        read_at -> Nullable<Timestamp>,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
     organizations,
     org_closure,
@@ -560,4 +693,13 @@ diesel::allow_tables_to_appear_in_same_query!(
     transfer_steps,
     transfer_letters,
     migrant_records,
+    service_experts,
+    service_expert_areas,
+    service_questions,
+    service_question_routes,
+    service_messages,
+    service_faqs,
+    service_slots,
+    service_consultations,
+    account_notices,
 );

@@ -80,6 +80,24 @@ impl LoginLimiter {
         }
     }
 
+    /// A limiter of self-registrations (服务面对面 `public` accounts): per client address
+    /// only, `per_hour` a client address; 0 turns it off.
+    pub fn registrations(per_hour: u32, clock: Clock) -> Self {
+        let clock = ServiceClock(clock);
+        Self {
+            per_account: None,
+            per_address: NonZeroU32::new(per_hour).map(|n| {
+                RateLimiter::new(
+                    Quota::per_hour(n),
+                    DefaultKeyedStateStore::default(),
+                    clock.clone(),
+                )
+            }),
+            clock,
+            checks: AtomicU64::new(0),
+        }
+    }
+
     /// Counts one attempt for `account` and `address`; 429 with the wait when either is
     /// over its limit. The address is checked first, so attempts refused for their
     /// address do not use up the account's allowance.

@@ -55,6 +55,59 @@ pub fn create_for_members(
     Ok(n)
 }
 
+/// Creates one notice per account in `account_ids` (each once): an account with a member
+/// record gets it among the member's notices, any other account (a `public` asker, an
+/// expert, staff) among the account's own. Call inside the transaction of the change
+/// announced. Returns how many notices were created.
+pub fn create_for_accounts(
+    conn: &mut AnyConnection,
+    account_ids: &[String],
+    kind: &str,
+    title: &str,
+    body: &str,
+    reference: Option<(&str, &str)>,
+    now: NaiveDateTime,
+) -> diesel::QueryResult<usize> {
+    use crate::db::schema::accounts;
+    use diesel::prelude::*;
+    let mut seen = std::collections::HashSet::new();
+    let mut n = 0;
+    for account_id in account_ids {
+        if !seen.insert(account_id.as_str()) {
+            continue;
+        }
+        let member: Option<Option<String>> = accounts::table
+            .find(account_id)
+            .select(accounts::member_id)
+            .first(conn)
+            .optional()?;
+        match member {
+            None => continue,
+            Some(Some(member_id)) => {
+                n += create_for_members(conn, &[member_id], kind, title, body, reference, now)?;
+            }
+            Some(None) => {
+                store::insert_for_account(
+                    conn,
+                    &store::AccountNoticeRow {
+                        id: new_id(),
+                        account_id: account_id.clone(),
+                        kind: kind.to_string(),
+                        title: title.to_string(),
+                        body: body.to_string(),
+                        ref_type: reference.map(|r| r.0.to_string()),
+                        ref_id: reference.map(|r| r.1.to_string()),
+                        created_at: now,
+                        read_at: None,
+                    },
+                )?;
+                n += 1;
+            }
+        }
+    }
+    Ok(n)
+}
+
 fn utc(t: NaiveDateTime) -> DateTime<Utc> {
     t.and_utc()
 }
@@ -72,7 +125,8 @@ pub fn to_proto(r: NoticeRow) -> Notice {
     }
 }
 
-/// The caller's notices, newest first. An account without a member record has none.
+/// The caller's notices, newest first: a member's, or for an account without a member
+/// record the account's own.
 pub fn list(
     conn: &mut AnyConnection,
     principal: &Principal,
@@ -87,14 +141,14 @@ pub fn list(
         }
         None => None,
     };
-    let Some(member_id) = principal.member_id.as_deref() else {
-        return Ok(Page {
-            items: Vec::new(),
-            next_cursor: None,
-        });
-    };
     let limit = cursor::limit(q.limit);
-    let rows = store::list_for(conn, member_id, before, limit + 1)?;
+    let rows = match principal.member_id.as_deref() {
+        Some(member_id) => store::list_for(conn, member_id, before, limit + 1)?,
+        None => store::list_for_account(conn, &principal.account_id, before, limit + 1)?
+            .into_iter()
+            .map(NoticeRow::from)
+            .collect(),
+    };
     let (rows, next) = cursor::paginate(rows, limit, |r| {
         cursor::encode(
             CURSOR_TAG,
@@ -115,6 +169,14 @@ pub fn mark_read(
     now: NaiveDateTime,
 ) -> AppResult<Notice> {
     write_tx(conn, |c| {
+        if let Some(row) = store::find_for_account(c, id)? {
+            if row.account_id != principal.account_id {
+                return Err(AppError::NotFound);
+            }
+            store::mark_read_for_account(c, id, now)?;
+            let row = store::find_for_account(c, id)?.ok_or(AppError::NotFound)?;
+            return Ok(to_proto(NoticeRow::from(row)));
+        }
         let row = store::find(c, id)?.ok_or(AppError::NotFound)?;
         if principal.member_id.as_deref() != Some(row.member_id.as_str()) {
             return Err(AppError::NotFound);

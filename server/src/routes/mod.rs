@@ -12,6 +12,7 @@ pub mod motions;
 pub mod notices;
 pub mod ops;
 pub mod orgs;
+pub mod services;
 pub mod signaling;
 pub mod transfers;
 
@@ -32,4 +33,5 @@ pub fn configure(cfg: &mut ServiceConfig) {
     cfg.configure(notices::configure);
     cfg.configure(transfers::configure);
     cfg.configure(signaling::configure);
+    cfg.configure(services::configure);
 }

@@ -8,8 +8,8 @@ use crate::auth::Principal;
 use crate::error::AppResult;
 use crate::state::AppState;
 
-/// The caller's notices, newest first (cursor paged). An account without a member record
-/// has none.
+/// The caller's notices, newest first (cursor paged): a member's, or for an account
+/// without a member record (a 服务面对面 `public` asker, an expert) the account's own.
 #[utoipa::path(tag = "notices", params(PageQuery), responses(
     (status = 200, body = Page<Notice>),
     (status = 400, body = Problem), (status = 401, body = Problem),

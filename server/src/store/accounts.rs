@@ -9,6 +9,8 @@ use crate::db::schema::{accounts, activation_codes, members, organizations, role
 /// Account kinds as stored.
 pub const KIND_MEMBER: &str = "member";
 pub const KIND_STAFF: &str = "staff";
+pub const KIND_PUBLIC: &str = "public";
+pub const KIND_EXPERT: &str = "expert";
 
 /// Account statuses as stored.
 pub const STATUS_PENDING: &str = "pending";

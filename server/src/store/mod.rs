@@ -19,5 +19,6 @@ pub mod motions;
 pub mod notices;
 pub mod orgs;
 pub mod principals;
+pub mod services;
 pub mod sessions;
 pub mod transfers;

@@ -160,3 +160,98 @@ pub fn save_cursor(
     }
     Ok(())
 }
+
+// --- notices to accounts without a member record (public askers, experts, staff) ------
+
+use crate::db::schema::account_notices;
+
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable)]
+#[diesel(table_name = account_notices)]
+pub struct AccountNoticeRow {
+    pub id: String,
+    pub account_id: String,
+    pub kind: String,
+    pub title: String,
+    pub body: String,
+    pub ref_type: Option<String>,
+    pub ref_id: Option<String>,
+    pub created_at: NaiveDateTime,
+    pub read_at: Option<NaiveDateTime>,
+}
+
+pub fn insert_for_account(conn: &mut AnyConnection, row: &AccountNoticeRow) -> QueryResult<()> {
+    diesel::insert_into(account_notices::table)
+        .values(row)
+        .execute(conn)
+        .map(|_| ())
+}
+
+pub fn find_for_account(
+    conn: &mut AnyConnection,
+    id: &str,
+) -> QueryResult<Option<AccountNoticeRow>> {
+    account_notices::table
+        .find(id)
+        .select(AccountNoticeRow::as_select())
+        .first(conn)
+        .optional()
+}
+
+/// An account's notices, newest first, after the keyset `before` = (created_at, id).
+pub fn list_for_account(
+    conn: &mut AnyConnection,
+    account_id: &str,
+    before: Option<(NaiveDateTime, String)>,
+    limit: i64,
+) -> QueryResult<Vec<AccountNoticeRow>> {
+    let mut q = account_notices::table
+        .filter(account_notices::account_id.eq(account_id))
+        .select(AccountNoticeRow::as_select())
+        .into_boxed();
+    if let Some((at, id)) = before {
+        q = q.filter(
+            account_notices::created_at
+                .lt(at)
+                .or(account_notices::created_at
+                    .eq(at)
+                    .and(account_notices::id.lt(id))),
+        );
+    }
+    q.order((
+        account_notices::created_at.desc(),
+        account_notices::id.desc(),
+    ))
+    .limit(limit)
+    .load(conn)
+}
+
+pub fn mark_read_for_account(
+    conn: &mut AnyConnection,
+    id: &str,
+    now: NaiveDateTime,
+) -> QueryResult<()> {
+    diesel::update(
+        account_notices::table
+            .filter(account_notices::id.eq(id))
+            .filter(account_notices::read_at.is_null()),
+    )
+    .set(account_notices::read_at.eq(now))
+    .execute(conn)
+    .map(|_| ())
+}
+
+impl From<AccountNoticeRow> for NoticeRow {
+    fn from(r: AccountNoticeRow) -> Self {
+        NoticeRow {
+            id: r.id,
+            member_id: String::new(),
+            kind: r.kind,
+            title: r.title,
+            body: r.body,
+            ref_type: r.ref_type,
+            ref_id: r.ref_id,
+            created_at: r.created_at,
+            read_at: r.read_at,
+        }
+    }
+}

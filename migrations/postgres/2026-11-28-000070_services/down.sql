@@ -1,0 +1,9 @@
+DROP TABLE account_notices;
+DROP TABLE service_consultations;
+DROP TABLE service_slots;
+DROP TABLE service_faqs;
+DROP TABLE service_messages;
+DROP TABLE service_question_routes;
+DROP TABLE service_questions;
+DROP TABLE service_expert_areas;
+DROP TABLE service_experts;
