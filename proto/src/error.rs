@@ -103,6 +103,9 @@ pub enum ErrorCode {
     QrTokenInvalid,
     /// The action needs the meeting in progress (e.g. attendance before the start or after the end).
     MeetingNotInProgress,
+    // --- transfers and migrant members ---
+    /// The letter token is garbled, forged or names no letter of this service.
+    LetterTokenInvalid,
     // --- server side ---
     /// Something failed on the server; the request id identifies it in the logs.
     Internal,
@@ -158,6 +161,7 @@ impl ErrorCode {
             Self::QrTokenExpired => "qr_token_expired",
             Self::QrTokenInvalid => "qr_token_invalid",
             Self::MeetingNotInProgress => "meeting_not_in_progress",
+            Self::LetterTokenInvalid => "letter_token_invalid",
             Self::Internal => "internal",
             Self::ServiceUnavailable => "service_unavailable",
             Self::BadRequest => "bad_request",
