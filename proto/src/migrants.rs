@@ -186,6 +186,7 @@ pub enum MigrantSide {
 #[into_params(parameter_in = Query)]
 pub struct MigrantListQuery {
     /// `home` (default) or `host`.
+    #[param(inline)]
     pub side: Option<MigrantSide>,
     /// Also list times away that have ended.
     pub include_ended: Option<bool>,
