@@ -927,6 +927,8 @@ async fn into_city_registration_enters_at_the_receiving_committee() {
     let t = ok_json(step(app, &w.town_a2_admin, &id, "accept").await, 200).await;
     assert_eq!(t["status"], "accepted");
     assert!(on_roster(app, &sa, &meeting, &member).await);
+    assert_eq!(audit_count(app, "member.transfer", &member).await, 1);
+    assert_eq!(audit_count(app, "transfer.register_incoming", &id).await, 1);
     ok_json(step(app, &w.town_a2_admin, &id, "assign").await, 200).await;
     ok_json(step(app, &sa, &id, "report").await, 200).await;
     ok_json(

@@ -695,7 +695,45 @@ fn move_member(
 ) -> AppResult<()> {
     use crate::db::schema::members;
     use diesel::prelude::*;
-    let (Some(from), Some(to)) = (row.from_org_id.as_deref(), row.to_org_id.as_deref()) else {
+    let Some(to) = row.to_org_id.as_deref() else {
+        return Ok(());
+    };
+    let Some(from) = row.from_org_id.as_deref() else {
+        // 市外转入: entered on the roster at registration; the acceptance is the move in.
+        let outside = row.outside_org_name.clone().unwrap_or_default();
+        members_store::insert_history(
+            conn,
+            &HistoryRow {
+                id: new_id(),
+                member_id: row.member_id.clone(),
+                change: "org_transfer".into(),
+                from_value: Some(outside.clone()),
+                to_value: to.to_string(),
+                effective_on: crate::orgs::today_cn(now),
+                reason: Some(format!(
+                    "市外转入（{outside} 介绍信 {}）",
+                    row.incoming_letter_serial.as_deref().unwrap_or_default()
+                )),
+                actor_account_id: Some(principal.account_id.clone()),
+                created_at: now,
+            },
+        )?;
+        audit::append(
+            conn,
+            &Entry {
+                actor_account_id: Some(principal.account_id.clone()),
+                actor_org_id: row.to_committee_id.clone(),
+                action: "member.transfer".into(),
+                target_type: "member".into(),
+                target_id: row.member_id.clone(),
+                org_id: Some(to.to_string()),
+                before: Some(json!({"from_outside": outside})),
+                after: Some(json!({"org_id": to})),
+                request_id: meta.request_id.clone(),
+                client_addr: meta.client_addr.clone(),
+            },
+            now,
+        )?;
         return Ok(());
     };
     let n = diesel::update(
