@@ -112,6 +112,25 @@ pub enum ClientMsg {
     AckNotices(AckNotices),
 }
 
+impl ClientMsg {
+    /// Every `type` a client may send (to tell an unknown type from a malformed one).
+    pub const TYPES: &'static [&'static str] = &[
+        "join",
+        "leave",
+        "ping",
+        "offer",
+        "answer",
+        "candidate",
+        "mute",
+        "raise_hand",
+        "lower_hand",
+        "chat",
+        "host",
+        "cast_ballot",
+        "ack_notices",
+    ];
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Join {
@@ -341,6 +360,101 @@ pub struct ErrorFrame {
     pub message: String,
 }
 
+/// Codes of error frames that only the socket produces. Error frames also carry the REST
+/// codes of [`crate::ErrorCode`] with the same meaning (`forbidden`, `not_present`,
+/// `already_voted`, `meeting_not_in_progress`, `unauthenticated`, `token_expired`…).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SignalCode {
+    /// The envelope's `v` is not a version this server speaks; the socket closes.
+    UnsupportedVersion,
+    /// The frame is JSON but its `type` is not a message of the protocol.
+    UnknownMessageType,
+    /// The frame is not JSON, or a field is missing, unknown or of the wrong type.
+    InvalidMessage,
+    /// The frame is larger than the server accepts (`signaling.max_frame_bytes`).
+    FrameTooLarge,
+    /// Binary frames carry nothing in this protocol.
+    BinaryNotSupported,
+    /// Too many messages on this connection; slow down.
+    RateLimited,
+    /// The message needs a joined meeting; send `join` first.
+    NotJoined,
+    /// This connection is already in a meeting.
+    AlreadyJoined,
+    /// A host action from someone without the host grant.
+    NotHost,
+    /// The participant named is not in the room.
+    UnknownParticipant,
+    /// In the waiting room: only `ping` and `leave` until the host admits.
+    Waiting,
+    /// After "mute all", only the participants the host listed may unmute themselves.
+    UnmuteNotAllowed,
+    /// Removed by the host; cannot rejoin this meeting.
+    Removed,
+    /// The room is locked.
+    RoomLocked,
+    /// The host denied entry from the waiting room.
+    Denied,
+    /// The meeting has ended.
+    MeetingEnded,
+    /// Media negotiation is not available on this server.
+    MediaUnavailable,
+    /// The participant has no vote (an observer, a host from outside the body).
+    NotAVoter,
+    /// The account has as many open sockets as allowed; the socket closes.
+    TooManyConnections,
+    /// Nothing arrived within the heartbeat timeout; the socket closes.
+    HeartbeatTimeout,
+    /// The join token belongs to another account or device.
+    WrongAccount,
+}
+
+impl SignalCode {
+    /// The code as it appears on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::UnsupportedVersion => "unsupported_version",
+            Self::UnknownMessageType => "unknown_message_type",
+            Self::InvalidMessage => "invalid_message",
+            Self::FrameTooLarge => "frame_too_large",
+            Self::BinaryNotSupported => "binary_not_supported",
+            Self::RateLimited => "rate_limited",
+            Self::NotJoined => "not_joined",
+            Self::AlreadyJoined => "already_joined",
+            Self::NotHost => "not_host",
+            Self::UnknownParticipant => "unknown_participant",
+            Self::Waiting => "waiting",
+            Self::UnmuteNotAllowed => "unmute_not_allowed",
+            Self::Removed => "removed",
+            Self::RoomLocked => "room_locked",
+            Self::Denied => "denied",
+            Self::MeetingEnded => "meeting_ended",
+            Self::MediaUnavailable => "media_unavailable",
+            Self::NotAVoter => "not_a_voter",
+            Self::TooManyConnections => "too_many_connections",
+            Self::HeartbeatTimeout => "heartbeat_timeout",
+            Self::WrongAccount => "wrong_account",
+        }
+    }
+}
+
+/// WebSocket close codes the server uses (4000–4999 is the application range), with the
+/// reason text carrying the stable code.
+pub mod close {
+    /// Missing, forged, expired or revoked credentials (access or join token).
+    pub const UNAUTHENTICATED: u16 = 4001;
+    /// Nothing arrived within the heartbeat timeout.
+    pub const HEARTBEAT_TIMEOUT: u16 = 4002;
+    /// The session ended in the room: replaced by another device, removed, denied, the
+    /// meeting ended, or the node stopped.
+    pub const SESSION_ENDED: u16 = 4003;
+    /// The account has too many open sockets.
+    pub const TOO_MANY_CONNECTIONS: u16 = 4008;
+    /// The client speaks a protocol version this server does not.
+    pub const UNSUPPORTED_VERSION: u16 = 4009;
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -364,6 +478,27 @@ mod tests {
             r#"{"v":1,"id":"2","type":"host","data":{"action":"mute_one","participant_id":"p","kind":"audio"}}"#,
         );
         assert!(matches!(f.msg, ClientMsg::Host(HostAction::MuteOne { .. })));
+    }
+
+    #[test]
+    fn the_list_of_types_is_the_enum() {
+        for t in ClientMsg::TYPES {
+            let e =
+                serde_json::from_str::<ClientFrame>(&format!(r#"{{"v":1,"type":"{t}","data":7}}"#))
+                    .err()
+                    .map(|e| e.to_string())
+                    .unwrap_or_default();
+            assert!(!e.contains("unknown variant"), "{t}: {e}");
+        }
+        let e = serde_json::from_str::<ClientFrame>(r#"{"v":1,"type":"teleport"}"#).unwrap_err();
+        assert!(e.to_string().contains("unknown variant"), "{e}");
+        // Every variant is listed: serde names them all in the unknown-variant message.
+        for name in e.to_string().split('`').skip(3).step_by(2) {
+            assert!(
+                ClientMsg::TYPES.contains(&name),
+                "{name} missing from TYPES"
+            );
+        }
     }
 
     #[test]

@@ -294,6 +294,99 @@ fn server_examples() -> Vec<ServerFrame> {
     ]
 }
 
+const CONNECTING: &str = "## Connecting\n\n\
+`GET /ws` upgrades to a WebSocket. The device authenticates with its access token, as \
+`Authorization: Bearer …` or, from a browser, `?access_token=…`. Bad credentials are \
+answered on the socket: an `error` frame, then a close frame whose reason is the code. \
+`?notices_since=<cursor>` replays the member's notices after that cursor; without it, \
+those after the cursor the device last acknowledged with `ack_notices`. New notices \
+arrive live as `notice` frames (at least once: a client drops a `notice_id` it has \
+seen).\n\n\
+To enter a meeting the device sends `join` with a join token from \
+`POST /api/v1/meetings/{id}/join-token` (short-lived, for that meeting only, carrying the \
+grants publish/subscribe/host). The meeting must be in progress. A socket is in at most \
+one meeting at a time; a second device of the same person takes the participant over \
+and the first is closed (`replaced`).\n\n\
+Limits (configuration section `signaling`): the server closes a socket from which \
+nothing arrived for `heartbeat_timeout_ms` (default 15 s; the server pings every third \
+of it and WebSocket pongs count, so a browser needs no application pings); a text frame \
+above `max_frame_bytes` (64 KiB) is refused; `messages_per_second` (20, bursts of 60) \
+per connection; `max_connections_per_account` (4).\n\n\
+Resume: a socket that dies without `leave` keeps its participant for \
+`resume_window_ms` (30 s). Joining again with the `resume_token` of the last `joined` \
+and the last `seq` seen gives back the same participant (hand, mutes, floor), the same \
+attendance interval, and the events missed, in order. Later, the member joins anew; \
+his attendance interval is reopened if he left less than the window ago, else a new \
+one opens.\n";
+
+/// Every socket error code; exhaustive through [`describe`].
+const SIGNAL_CODES: &[SignalCode] = &[
+    SignalCode::UnsupportedVersion,
+    SignalCode::UnknownMessageType,
+    SignalCode::InvalidMessage,
+    SignalCode::FrameTooLarge,
+    SignalCode::BinaryNotSupported,
+    SignalCode::RateLimited,
+    SignalCode::NotJoined,
+    SignalCode::AlreadyJoined,
+    SignalCode::NotHost,
+    SignalCode::UnknownParticipant,
+    SignalCode::Waiting,
+    SignalCode::UnmuteNotAllowed,
+    SignalCode::Removed,
+    SignalCode::RoomLocked,
+    SignalCode::Denied,
+    SignalCode::MeetingEnded,
+    SignalCode::MediaUnavailable,
+    SignalCode::NotAVoter,
+    SignalCode::TooManyConnections,
+    SignalCode::HeartbeatTimeout,
+    SignalCode::WrongAccount,
+];
+
+fn describe(c: SignalCode) -> &'static str {
+    match c {
+        SignalCode::UnsupportedVersion => "`v` is not 1; the socket closes",
+        SignalCode::UnknownMessageType => "`type` is not a message of the protocol",
+        SignalCode::InvalidMessage => "not JSON, or a field missing, unknown or mistyped",
+        SignalCode::FrameTooLarge => "text frame above `max_frame_bytes`",
+        SignalCode::BinaryNotSupported => "binary frames carry nothing here",
+        SignalCode::RateLimited => "too many messages on this connection",
+        SignalCode::NotJoined => "the message needs a joined meeting",
+        SignalCode::AlreadyJoined => "this socket is already in a meeting",
+        SignalCode::NotHost => "a host action without the host grant",
+        SignalCode::UnknownParticipant => "no such participant in the room",
+        SignalCode::Waiting => "in the waiting room: only `ping` and `leave`",
+        SignalCode::UnmuteNotAllowed => "after mute-all, only listed participants may unmute",
+        SignalCode::Removed => "removed by the host; cannot rejoin this meeting",
+        SignalCode::RoomLocked => "the room is locked",
+        SignalCode::Denied => "the host denied entry",
+        SignalCode::MeetingEnded => "the meeting has ended",
+        SignalCode::MediaUnavailable => "media negotiation is not available",
+        SignalCode::NotAVoter => "an observer or outside host has no vote",
+        SignalCode::TooManyConnections => "the account's socket quota is full; the socket closes",
+        SignalCode::HeartbeatTimeout => "nothing arrived in time; the socket closes",
+        SignalCode::WrongAccount => "the join token is another account's or device's",
+    }
+}
+
+#[test]
+fn every_code_is_documented_once() {
+    let names: std::collections::HashSet<&str> = SIGNAL_CODES.iter().map(|c| c.as_str()).collect();
+    assert_eq!(names.len(), SIGNAL_CODES.len());
+    // serde spells each code as as_str does.
+    for c in SIGNAL_CODES {
+        assert_eq!(serde_json::to_value(c).unwrap(), c.as_str());
+    }
+    // serde's unknown-variant message names every variant: each must be listed.
+    let e = serde_json::from_str::<SignalCode>("\"zzz\"")
+        .unwrap_err()
+        .to_string();
+    for name in e.split('`').skip(3).step_by(2) {
+        assert!(names.contains(name), "{name} missing from SIGNAL_CODES");
+    }
+}
+
 fn render() -> String {
     let mut out = String::from(
         "# Signaling protocol (generated)\n\n\
@@ -302,9 +395,36 @@ fn render() -> String {
          Every frame on the signaling socket is a JSON text frame `{\"v\": 1, \"id\": …, \"type\": …, \"data\": …}`. \
          `id` is the client's request id, echoed on the answer (`ack`, a specific answer, or \
          `error`). Room events carry `seq`; a client resuming with `last_seq` receives the \
-         events after it, in order. Unknown types and unknown fields are refused.\n\n\
-         ## Client → server\n",
+         events after it, in order. Unknown types and unknown fields are refused.\n\n",
     );
+    out.push_str(CONNECTING);
+    out.push_str("\n## Error codes of the socket\n\n| code | meaning |\n|---|---|\n");
+    for c in SIGNAL_CODES {
+        out.push_str(&format!("| `{}` | {} |\n", c.as_str(), describe(*c)));
+    }
+    out.push_str(
+        "\nError frames also carry the REST codes (`forbidden`, `not_found`, `not_present`, \
+         `already_voted`, `motion_closed`, `meeting_not_in_progress`, `unauthenticated`, \
+         `token_expired`, `invalid_cursor`…) with the meaning they have in problem+json.\n\n\
+         | close code | reason (the stable code) |\n|---|---|\n",
+    );
+    for (code, reason) in [
+        (
+            close::UNAUTHENTICATED,
+            "`unauthenticated`, `token_expired`, `wrong_account`",
+        ),
+        (close::HEARTBEAT_TIMEOUT, "`heartbeat_timeout`"),
+        (
+            close::SESSION_ENDED,
+            "`replaced`, `removed`, `denied`, `meeting_ended`, `server_shutdown`",
+        ),
+        (close::TOO_MANY_CONNECTIONS, "`too_many_connections`"),
+        (close::UNSUPPORTED_VERSION, "`unsupported_version`"),
+        (1009, "`frame_too_large` (a frame far beyond the limit)"),
+    ] {
+        out.push_str(&format!("| {code} | {reason} |\n"));
+    }
+    out.push_str("\n## Client → server\n");
     for f in client_examples() {
         let extra = match &f.msg {
             ClientMsg::Host(a) => format!(

@@ -51,7 +51,8 @@ pub fn build_app(
         .split_for_parts();
     crate::openapi::finish(&mut api);
     let table = route_table(&api);
-    app.service(web::redirect("/api/docs", "/api/docs/"))
+    app.service(web::resource("/ws").route(web::get().to(routes::signaling::ws)))
+        .service(web::redirect("/api/docs", "/api/docs/"))
         .service(SwaggerUi::new("/api/docs/{_:.*}").url("/api/openapi.json", api))
         .app_data(web::Data::new(table))
         .default_service(web::to(no_route))
@@ -151,7 +152,10 @@ pub async fn start_with_state(state: AppState) -> anyhow::Result<Running> {
     } else {
         (None, None)
     };
-    let jobs = vec![tokio::spawn(purge_idempotency_keys(state.clone()))];
+    let jobs = vec![
+        tokio::spawn(purge_idempotency_keys(state.clone())),
+        tokio::spawn(crate::signaling::notice_feed::run(state.clone())),
+    ];
     tracing::info!(%addr, ?metrics_addr, backend = ?state.db.backend(), "hongying listening");
     Ok(Running {
         addr,
@@ -228,6 +232,10 @@ impl Running {
         if !delay.is_zero() {
             tokio::time::sleep(delay).await;
         }
+        // Rooms let their participants go first (their intervals close at their last
+        // heartbeat) and every socket is told, so the listener's graceful stop does not
+        // wait the whole deadline for sockets that would never close by themselves.
+        self.state.signaling.shutdown().await;
         self.handle.stop(true).await;
         if let Some(h) = self.metrics_handle {
             h.stop(true).await;

@@ -52,6 +52,7 @@ pub struct Config {
     pub auth: AuthConfig,
     pub meetings: MeetingsConfig,
     pub transfers: TransfersConfig,
+    pub signaling: SignalingConfig,
     /// Where generated development keys and uploaded files live.
     pub data_dir: PathBuf,
 }
@@ -69,6 +70,7 @@ impl Default for Config {
             auth: AuthConfig::default(),
             meetings: MeetingsConfig::default(),
             transfers: TransfersConfig::default(),
+            signaling: SignalingConfig::default(),
             data_dir: PathBuf::from("./data"),
         }
     }
@@ -366,6 +368,51 @@ impl Default for TransfersConfig {
     }
 }
 
+/// The `/ws` socket and the meeting rooms.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct SignalingConfig {
+    /// A socket from which nothing (message, ping or pong) arrives for this long is
+    /// closed with `heartbeat_timeout`. The server pings every third of it, which browsers
+    /// answer by themselves.
+    pub heartbeat_timeout_ms: u64,
+    /// How long a dropped participant may come back as himself (same participant, same
+    /// attendance interval, the missed events replayed).
+    pub resume_window_ms: u64,
+    /// Largest text frame accepted, in bytes (an SDP offer is a few KB).
+    pub max_frame_bytes: usize,
+    /// Messages a connection may send per second on average…
+    pub messages_per_second: u32,
+    /// …and in a burst.
+    pub message_burst: u32,
+    /// Open sockets one account may hold (a phone and a tablet, a reconnect racing the
+    /// dying socket).
+    pub max_connections_per_account: usize,
+    /// How often the room writes its participants' last heartbeat; after a crash their
+    /// intervals close at the last one written.
+    pub touch_every_ms: u64,
+    /// How often new notices are looked up for live delivery.
+    pub notice_poll_ms: u64,
+    /// This node's name in the cluster (default: host name and process id).
+    pub node_id: Option<String>,
+}
+
+impl Default for SignalingConfig {
+    fn default() -> Self {
+        Self {
+            heartbeat_timeout_ms: 15_000,
+            resume_window_ms: 30_000,
+            max_frame_bytes: 64 * 1024,
+            messages_per_second: 20,
+            message_burst: 60,
+            max_connections_per_account: 4,
+            touch_every_ms: 10_000,
+            notice_poll_ms: 1_000,
+            node_id: None,
+        }
+    }
+}
+
 impl Config {
     pub fn jwt_keys_dir(&self) -> PathBuf {
         self.auth
@@ -469,6 +516,37 @@ impl Config {
         {
             return Err(ConfigError(
                 "transfers.public_base_url must start with https:// or http://".into(),
+            ));
+        }
+        let sig = &self.signaling;
+        if !(1_000..=300_000).contains(&sig.heartbeat_timeout_ms) {
+            return Err(ConfigError(
+                "signaling.heartbeat_timeout_ms must be between 1000 and 300000".into(),
+            ));
+        }
+        if sig.resume_window_ms > 600_000 {
+            return Err(ConfigError(
+                "signaling.resume_window_ms must be at most 600000".into(),
+            ));
+        }
+        if !(4096..=1024 * 1024).contains(&sig.max_frame_bytes) {
+            return Err(ConfigError(
+                "signaling.max_frame_bytes must be between 4096 and 1048576".into(),
+            ));
+        }
+        if sig.messages_per_second == 0 || sig.message_burst == 0 {
+            return Err(ConfigError(
+                "signaling.messages_per_second and signaling.message_burst must be positive".into(),
+            ));
+        }
+        if sig.max_connections_per_account == 0 {
+            return Err(ConfigError(
+                "signaling.max_connections_per_account must be at least 1".into(),
+            ));
+        }
+        if sig.touch_every_ms < 10 || sig.notice_poll_ms < 10 {
+            return Err(ConfigError(
+                "signaling.touch_every_ms and signaling.notice_poll_ms must be at least 10".into(),
             ));
         }
         if self.idempotency.ttl_secs == 0 {

@@ -43,6 +43,8 @@ pub struct AppState {
     pub draining: Arc<AtomicBool>,
     /// Login and activation attempts per account and per client address.
     pub login_limiter: Arc<LoginLimiter>,
+    /// This node's sockets and meeting rooms.
+    pub signaling: Arc<crate::signaling::hub::Signaling>,
 }
 
 impl AppState {
@@ -61,7 +63,13 @@ impl AppState {
         // Computed once, off the start-up path, so the first login for an unknown phone
         // does not take a hash longer than the others.
         std::thread::spawn(|| crate::auth::password::dummy_hash().len());
+        let signaling = Arc::new(crate::signaling::hub::Signaling::new(
+            &config,
+            db.clone(),
+            clock.clone(),
+        ));
         Ok(Self {
+            signaling,
             config: Arc::new(config),
             db,
             clock,

@@ -17,6 +17,14 @@ pub mod names {
     pub const DB_POOL_CONNECTIONS: &str = "hongying_db_pool_connections";
     pub const DB_POOL_IDLE: &str = "hongying_db_pool_idle_connections";
     pub const DB_POOL_MAX: &str = "hongying_db_pool_max_connections";
+    /// Open `/ws` sockets on this node.
+    pub const WS_CONNECTIONS: &str = "hongying_ws_connections";
+    /// Time from the `join` message to the `joined` answer.
+    pub const WS_JOIN_DURATION: &str = "hongying_ws_join_duration_seconds";
+    /// Frames refused (bad input, rate limit), by code.
+    pub const WS_REFUSED: &str = "hongying_ws_refused_total";
+    /// Notices delivered live.
+    pub const WS_NOTICES: &str = "hongying_ws_notices_delivered_total";
 }
 
 /// Installs the global subscriber once. `RUST_LOG` overrides the configured filter.

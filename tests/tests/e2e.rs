@@ -21,6 +21,7 @@ mod seed;
 mod signaling;
 mod story_village_congress;
 mod transfers;
+mod ws;
 
 #[test]
 fn every_test_file_is_listed() {

@@ -410,6 +410,15 @@ diesel::table! {
 }
 
 diesel::table! {
+    notice_cursors (session_id) {
+        session_id -> Text,
+        account_id -> Text,
+        cursor -> Text,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
     compliance_rules (id) {
         id -> Text,
         org_id -> Nullable<Text>,
@@ -567,6 +576,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     minute_points,
     attachments,
     notices,
+    notice_cursors,
     compliance_rules,
     transfers,
     transfer_steps,

@@ -237,6 +237,60 @@ pub fn open_remote_interval(
     })
 }
 
+/// What the signaling room calls when a member joins: `None` when he takes part without
+/// attendance of his own (a host from the upper organization, a guest); else his open
+/// remote interval — the one he left less than `merge_within` ago, reopened so that the
+/// gap merges (a dropped phone, a node restart), or a new one. Runs its own write
+/// transaction.
+pub fn open_or_resume_remote(
+    conn: &mut AnyConnection,
+    meeting_id: &str,
+    member_id: &str,
+    now: NaiveDateTime,
+    merge_within: chrono::Duration,
+) -> AppResult<Option<String>> {
+    let reopened = write_tx(conn, |c| -> AppResult<Option<Option<String>>> {
+        let meeting = load(c, meeting_id)?;
+        require_in_progress(&meeting)?;
+        if !may_attend(c, meeting_id, member_id)? {
+            return Ok(Some(None));
+        }
+        if store::open_of(c, meeting_id, member_id, AttendanceMode::Remote.as_str())?.is_some() {
+            return Ok(None);
+        }
+        let Some(recent) =
+            store::recently_closed_signaling(c, meeting_id, member_id, now - merge_within)?
+        else {
+            return Ok(None);
+        };
+        if !store::reopen(c, &recent.id, now)? {
+            return Ok(None);
+        }
+        system_audit(
+            c,
+            "attendance.remote_resume",
+            ("attendance_interval", &recent.id),
+            &meeting.org_id,
+            json!({"meeting_id": meeting_id, "member_id": member_id}),
+            now,
+        )?;
+        Ok(Some(Some(recent.id)))
+    });
+    if let Some(r) = reopened? {
+        return Ok(r);
+    }
+    open_remote_interval(conn, meeting_id, member_id, false, now).map(Some)
+}
+
+/// Heartbeats of many intervals at once (the room writes them in batches).
+pub fn touch_many(
+    conn: &mut AnyConnection,
+    ids: &[String],
+    now: NaiveDateTime,
+) -> AppResult<usize> {
+    Ok(store::touch_many(conn, ids, now)?)
+}
+
 /// Heartbeat: records that the interval's member was seen at `now`. False when the
 /// interval is closed (the bridge should open a new one) or unknown.
 pub fn touch(conn: &mut AnyConnection, interval_id: &str, now: NaiveDateTime) -> AppResult<bool> {

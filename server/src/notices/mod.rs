@@ -124,3 +124,52 @@ pub fn mark_read(
         Ok(to_proto(row))
     })
 }
+
+// --- live delivery over the /ws socket --------------------------------------------------
+
+/// How many missed notices a reconnecting device gets at once; older ones stay in the list.
+pub const REPLAY_LIMIT: i64 = 200;
+
+/// Checks a notice cursor sent by a device: it is a notice id.
+pub fn parse_cursor(cursor: &str) -> AppResult<String> {
+    uuid::Uuid::parse_str(cursor)
+        .map(|u| u.hyphenated().to_string())
+        .map_err(|_| AppError::InvalidCursor)
+}
+
+/// The member's notices after `cursor` (or after the device's acknowledged cursor when
+/// none is given; nothing when neither exists), oldest first.
+pub fn missed(
+    conn: &mut AnyConnection,
+    member_id: &str,
+    session_id: &str,
+    cursor: Option<&str>,
+) -> AppResult<Vec<NoticeRow>> {
+    let cursor = match cursor {
+        Some(c) => Some(parse_cursor(c)?),
+        None => store::cursor_of(conn, session_id)?,
+    };
+    match cursor {
+        Some(c) => Ok(store::after_cursor(conn, member_id, &c, REPLAY_LIMIT)?),
+        None => Ok(Vec::new()),
+    }
+}
+
+/// A device acknowledges the notices up to `cursor`.
+pub fn acknowledge(
+    conn: &mut AnyConnection,
+    principal: &Principal,
+    cursor: &str,
+    now: NaiveDateTime,
+) -> AppResult<()> {
+    let cursor = parse_cursor(cursor)?;
+    write_tx(conn, |c| {
+        Ok(store::save_cursor(
+            c,
+            &principal.session_id,
+            &principal.account_id,
+            &cursor,
+            now,
+        )?)
+    })
+}

@@ -165,6 +165,8 @@ pub async fn start_meeting(
             service::start(c, ctx, &id, &policy)
         })
         .await?;
+    // The room opens with the meeting, so the first joiner does not wait for it.
+    state.signaling.registry.room(&m.id);
     Ok(with_etag(actix_web::http::StatusCode::OK, &m))
 }
 
@@ -185,6 +187,7 @@ pub async fn end_meeting(
     let m = state
         .run_as(principal, meta, move |c, ctx| service::end(c, ctx, &id))
         .await?;
+    state.signaling.registry.end(&m.id, "meeting_ended").await;
     Ok(with_etag(actix_web::http::StatusCode::OK, &m))
 }
 
@@ -339,6 +342,8 @@ async fn decide(
             service::decide_exclusion(c, ctx, &id, body.by, approve, &policy)
         })
         .await?;
+    // E may have changed.
+    state.signaling.registry.refresh(&e.meeting_id).await;
     Ok(web::Json(e))
 }
 
@@ -397,11 +402,13 @@ pub async fn mark_attendance(
     body: ApiJson<MarkAttendance>,
 ) -> AppResult<web::Json<AttendanceInterval>> {
     let id = id.into_inner();
+    let meeting_id = id.clone();
     let i = state
         .run_as(principal, meta, move |c, ctx| {
             attendance::mark(c, ctx, &id, body.0)
         })
         .await?;
+    state.signaling.registry.refresh(&meeting_id).await;
     Ok(web::Json(i))
 }
 
@@ -466,12 +473,14 @@ pub async fn check_in(
     body: ApiJson<CheckIn>,
 ) -> AppResult<web::Json<AttendanceInterval>> {
     let id = id.into_inner();
+    let meeting_id = id.clone();
     let config = state.config.clone();
     let i = state
         .run_as(principal, meta, move |c, ctx| {
             attendance::check_in(c, ctx, &id, &body.0.token, &config)
         })
         .await?;
+    state.signaling.registry.refresh(&meeting_id).await;
     Ok(web::Json(i))
 }
 
@@ -491,11 +500,13 @@ pub async fn put_absence(
     body: ApiJson<PutAbsence>,
 ) -> AppResult<web::Json<Absence>> {
     let (id, member_id) = path.into_inner();
+    let meeting_id = id.clone();
     let a = state
         .run_as(principal, meta, move |c, ctx| {
             attendance::put_absence(c, ctx, &id, &member_id, body.0)
         })
         .await?;
+    state.signaling.registry.refresh(&meeting_id).await;
     Ok(web::Json(a))
 }
 

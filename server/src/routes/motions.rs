@@ -15,6 +15,7 @@ use crate::error::AppResult;
 use crate::http::extract::ApiJson;
 use crate::motions::service;
 use crate::state::AppState;
+use hongying_proto::signaling::ServerMsg;
 
 /// Creates a motion (draft) at a meeting that has not ended. `admission`,
 /// `regularization` and `probation_extension` take exactly one `candidate_member_id` and
@@ -140,6 +141,18 @@ pub async fn open_motion(
             service::open(c, ctx, &policy, &id)
         })
         .await?;
+    state
+        .signaling
+        .registry
+        .broadcast(
+            &motion.meeting_id,
+            ServerMsg::VoteOpened {
+                motion_id: motion.id.clone(),
+                title: motion.title.clone(),
+                kind: motion.kind.as_str().to_string(),
+            },
+        )
+        .await;
     Ok(web::Json(motion))
 }
 
@@ -223,6 +236,21 @@ pub async fn close_motion(
             service::close(c, ctx, &policy, &id)
         })
         .await?;
+    let result = motion.result.as_ref();
+    state
+        .signaling
+        .registry
+        .broadcast(
+            &motion.meeting_id,
+            ServerMsg::VoteClosed {
+                motion_id: motion.id.clone(),
+                passed: result.map(|r| r.passed),
+                yes: result.map_or(0, |r| r.yes),
+                no: result.map_or(0, |r| r.no),
+                abstain: result.map_or(0, |r| r.abstain),
+            },
+        )
+        .await;
     Ok(web::Json(motion))
 }
 

@@ -109,6 +109,58 @@ pub fn touch(conn: &mut AnyConnection, id: &str, now: NaiveDateTime) -> QueryRes
     Ok(open == 1)
 }
 
+/// Moves `last_seen_at` of the open intervals among `ids` to `now` (never backwards);
+/// returns how many moved.
+pub fn touch_many(
+    conn: &mut AnyConnection,
+    ids: &[String],
+    now: NaiveDateTime,
+) -> QueryResult<usize> {
+    diesel::update(
+        attendance_intervals::table
+            .filter(attendance_intervals::id.eq_any(ids))
+            .filter(attendance_intervals::closed_at.is_null())
+            .filter(attendance_intervals::last_seen_at.lt(now)),
+    )
+    .set(attendance_intervals::last_seen_at.eq(now))
+    .execute(conn)
+}
+
+/// The member's signaling interval in the meeting closed most recently, if it closed at
+/// or after `since`.
+pub fn recently_closed_signaling(
+    conn: &mut AnyConnection,
+    meeting_id: &str,
+    member_id: &str,
+    since: NaiveDateTime,
+) -> QueryResult<Option<IntervalRow>> {
+    attendance_intervals::table
+        .filter(attendance_intervals::meeting_id.eq(meeting_id))
+        .filter(attendance_intervals::member_id.eq(member_id))
+        .filter(attendance_intervals::source.eq("signaling"))
+        .filter(attendance_intervals::closed_at.ge(since))
+        .select(IntervalRow::as_select())
+        .order(attendance_intervals::closed_at.desc())
+        .first(conn)
+        .optional()
+}
+
+/// Opens a closed interval again (the gap since it closed is merged into it).
+pub fn reopen(conn: &mut AnyConnection, id: &str, now: NaiveDateTime) -> QueryResult<bool> {
+    let n = diesel::update(
+        attendance_intervals::table
+            .filter(attendance_intervals::id.eq(id))
+            .filter(attendance_intervals::closed_at.is_not_null()),
+    )
+    .set((
+        attendance_intervals::closed_at.eq(None::<NaiveDateTime>),
+        attendance_intervals::close_reason.eq(None::<String>),
+        attendance_intervals::last_seen_at.eq(now),
+    ))
+    .execute(conn)?;
+    Ok(n == 1)
+}
+
 pub fn mark_media_proven(conn: &mut AnyConnection, id: &str) -> QueryResult<bool> {
     let n = diesel::update(
         attendance_intervals::table

@@ -4,7 +4,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use crate::db::AnyConnection;
-use crate::db::schema::notices;
+use crate::db::schema::{notice_cursors, notices};
 
 #[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable)]
 #[diesel(table_name = notices)]
@@ -69,4 +69,94 @@ pub fn mark_read(conn: &mut AnyConnection, id: &str, now: NaiveDateTime) -> Quer
     .set(notices::read_at.eq(now))
     .execute(conn)
     .map(|_| ())
+}
+
+/// A member's notices created after the notice `cursor` (ids are time-ordered), oldest
+/// first.
+pub fn after_cursor(
+    conn: &mut AnyConnection,
+    member_id: &str,
+    cursor: &str,
+    limit: i64,
+) -> QueryResult<Vec<NoticeRow>> {
+    notices::table
+        .filter(notices::member_id.eq(member_id))
+        .filter(notices::id.gt(cursor))
+        .select(NoticeRow::as_select())
+        .order(notices::id.asc())
+        .limit(limit)
+        .load(conn)
+}
+
+/// Notices after the keyset (created_at, id), oldest first: the live feed's next batch.
+pub fn after_key(
+    conn: &mut AnyConnection,
+    at: NaiveDateTime,
+    id: &str,
+    limit: i64,
+) -> QueryResult<Vec<NoticeRow>> {
+    notices::table
+        .filter(
+            notices::created_at
+                .gt(at)
+                .or(notices::created_at.eq(at).and(notices::id.gt(id))),
+        )
+        .select(NoticeRow::as_select())
+        .order((notices::created_at.asc(), notices::id.asc()))
+        .limit(limit)
+        .load(conn)
+}
+
+/// Every notice created at or after `since`, oldest first.
+pub fn created_since(
+    conn: &mut AnyConnection,
+    since: NaiveDateTime,
+    limit: i64,
+) -> QueryResult<Vec<NoticeRow>> {
+    notices::table
+        .filter(notices::created_at.ge(since))
+        .select(NoticeRow::as_select())
+        .order((notices::created_at.asc(), notices::id.asc()))
+        .limit(limit)
+        .load(conn)
+}
+
+/// The notice cursor a device acknowledged last.
+pub fn cursor_of(conn: &mut AnyConnection, session_id: &str) -> QueryResult<Option<String>> {
+    notice_cursors::table
+        .find(session_id)
+        .select(notice_cursors::cursor)
+        .first(conn)
+        .optional()
+}
+
+/// Records the device's acknowledged cursor; it only moves forward.
+pub fn save_cursor(
+    conn: &mut AnyConnection,
+    session_id: &str,
+    account_id: &str,
+    cursor: &str,
+    now: NaiveDateTime,
+) -> QueryResult<()> {
+    let moved = diesel::update(
+        notice_cursors::table
+            .filter(notice_cursors::session_id.eq(session_id))
+            .filter(notice_cursors::cursor.lt(cursor)),
+    )
+    .set((
+        notice_cursors::cursor.eq(cursor),
+        notice_cursors::updated_at.eq(now),
+    ))
+    .execute(conn)?;
+    if moved == 0 && cursor_of(conn, session_id)?.is_none() {
+        diesel::insert_into(notice_cursors::table)
+            .values((
+                notice_cursors::session_id.eq(session_id),
+                notice_cursors::account_id.eq(account_id),
+                notice_cursors::cursor.eq(cursor),
+                notice_cursors::updated_at.eq(now),
+            ))
+            .execute(conn)?;
+    }
+    Ok(())
 }

@@ -17,14 +17,16 @@ pub struct HookError {
 
 pub trait RoomHooks: Send + Sync + 'static {
     /// Opens (or returns the open) remote attendance interval of the member; its id.
+    /// `None` when the member takes part without attendance of his own (a host from the
+    /// upper organization, an observer).
     fn open_interval(
         &self,
         meeting_id: &str,
         member_id: &str,
-    ) -> impl Future<Output = Result<String, HookError>> + Send;
+    ) -> impl Future<Output = Result<Option<String>, HookError>> + Send;
 
-    /// The member was seen now (a heartbeat).
-    fn touch(&self, interval_id: &str) -> impl Future<Output = ()> + Send;
+    /// These intervals' members were seen now (heartbeats, batched per room).
+    fn touch(&self, interval_ids: &[String]) -> impl Future<Output = ()> + Send;
 
     /// Closes the member's remote interval at the moment he was last seen, `seen_ago`
     /// before now.

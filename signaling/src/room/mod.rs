@@ -27,6 +27,10 @@ pub struct RoomConfig {
     pub resume_window: Duration,
     /// How many past events a room keeps for resuming clients.
     pub log_capacity: usize,
+    /// How often the room writes "last seen" of its participants' intervals: the
+    /// precision of crash recovery, traded against one write per room per period
+    /// instead of one per heartbeat.
+    pub touch_every: Duration,
 }
 
 impl Default for RoomConfig {
@@ -34,6 +38,7 @@ impl Default for RoomConfig {
         Self {
             resume_window: Duration::from_secs(30),
             log_capacity: 1024,
+            touch_every: Duration::from_secs(10),
         }
     }
 }
@@ -44,6 +49,8 @@ pub struct JoinRequest {
     pub account_id: String,
     pub member_id: Option<String>,
     pub name: String,
+    /// The meeting's title, shown in the room state.
+    pub title: String,
     pub grants: JoinGrants,
     pub resume_token: Option<String>,
     pub last_seq: Option<u64>,
@@ -73,6 +80,10 @@ pub enum JoinError {
     Denied,
     #[error("会议已结束。")]
     Ended,
+    /// The world outside refused (e.g. the meeting is not in progress); the error frame
+    /// has already gone to the joiner's outbox.
+    #[error("无法加入会议。")]
+    Refused,
 }
 
 impl JoinError {
@@ -82,6 +93,7 @@ impl JoinError {
             Self::Locked => "room_locked",
             Self::Denied => "denied",
             Self::Ended => "meeting_ended",
+            Self::Refused => "refused",
         }
     }
 }
@@ -101,8 +113,17 @@ pub enum Command {
     },
     /// An event from outside (a vote opened or closed in the meetings module).
     Broadcast(ServerMsg),
-    /// The meeting ended outside the room (over HTTP).
+    /// The meeting ended outside the room (over HTTP): every interval closes.
     End {
+        reason: String,
+    },
+    /// Attendance changed outside the room (a check-in, a secretary's mark): recompute
+    /// the quorum and push it to the hosts.
+    Refresh,
+    /// The node stops (or nobody can reach the room any more): participants are told,
+    /// their remote intervals close at the moment each was last seen, and in-person
+    /// attendance is left alone, since the meeting itself goes on.
+    Shutdown {
         reason: String,
     },
 }
@@ -133,8 +154,10 @@ impl RoomHandle {
     }
 }
 
-/// Starts a room's task; it runs until the meeting ends and then calls `on_close`.
+/// Starts a room's task on `runtime`; it runs until the meeting ends and then calls
+/// `on_close`.
 pub fn spawn<H: RoomHooks>(
+    runtime: &tokio::runtime::Handle,
     meeting_id: String,
     config: RoomConfig,
     hooks: std::sync::Arc<H>,
@@ -142,7 +165,7 @@ pub fn spawn<H: RoomHooks>(
 ) -> RoomHandle {
     let (tx, rx) = mpsc::channel(256);
     let room = state::Room::new(meeting_id, config, hooks);
-    tokio::spawn(async move {
+    runtime.spawn(async move {
         room.run(rx).await;
         on_close();
     });

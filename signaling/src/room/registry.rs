@@ -14,11 +14,16 @@ pub struct Registry<H> {
     hooks: Arc<H>,
     presence: Arc<dyn Presence>,
     rooms: Arc<Mutex<HashMap<String, RoomHandle>>>,
+    /// Rooms run on the runtime that built the registry, not on whichever HTTP worker
+    /// happened to take the first join: a worker's runtime stops with the worker.
+    runtime: tokio::runtime::Handle,
 }
 
 impl<H: RoomHooks> Registry<H> {
+    /// Must be called inside a tokio runtime; the rooms run on it.
     pub fn new(node: &str, config: RoomConfig, hooks: Arc<H>, presence: Arc<dyn Presence>) -> Self {
         Self {
+            runtime: tokio::runtime::Handle::current(),
             node: node.to_string(),
             config,
             hooks,
@@ -41,6 +46,7 @@ impl<H: RoomHooks> Registry<H> {
             meeting_id.to_string(),
         );
         let handle = spawn(
+            &self.runtime,
             meeting_id.to_string(),
             self.config.clone(),
             self.hooks.clone(),
@@ -69,6 +75,38 @@ impl<H: RoomHooks> Registry<H> {
                 reason: reason.into(),
             })
             .await;
+        }
+    }
+
+    /// Tells a running room that attendance changed outside it.
+    pub async fn refresh(&self, meeting_id: &str) {
+        if let Some(h) = self.get(meeting_id) {
+            h.send(Command::Refresh).await;
+        }
+    }
+
+    /// Passes an event (a vote opened or closed) to everyone in the meeting's room.
+    pub async fn broadcast(&self, meeting_id: &str, msg: hongying_proto::signaling::ServerMsg) {
+        if let Some(h) = self.get(meeting_id) {
+            h.send(Command::Broadcast(msg)).await;
+        }
+    }
+
+    /// The node stops: every room lets its participants go and closes their remote
+    /// intervals at their last heartbeat; returns when every room has finished.
+    pub async fn shutdown(&self, reason: &str) {
+        let handles: Vec<RoomHandle> = {
+            let rooms = self.rooms.lock().unwrap_or_else(PoisonError::into_inner);
+            rooms.values().cloned().collect()
+        };
+        for h in &handles {
+            h.send(Command::Shutdown {
+                reason: reason.into(),
+            })
+            .await;
+        }
+        for h in handles {
+            h.tx.closed().await;
         }
     }
 

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use hongying_proto::signaling::{
     ClientMsg, ErrorFrame, HostAction, JoinGrants, Joined, MediaKind, PROTOCOL_VERSION,
-    Participant, ParticipantRole, RoomState, ServerFrame, ServerMsg,
+    Participant, ParticipantRole, QuorumState, RoomState, ServerFrame, ServerMsg, SignalCode,
 };
 use tokio::sync::mpsc;
 use tokio::time::Instant;
@@ -44,6 +44,12 @@ pub(super) struct Room<H> {
     seq: u64,
     next_session: u64,
     ended: bool,
+    title: String,
+    /// The last quorum pushed, for the room state of a joining host.
+    quorum: Option<QuorumState>,
+    /// Intervals whose members were seen since the last write of "last seen".
+    seen: HashSet<String>,
+    next_touch: Instant,
 }
 
 fn frame(id: Option<String>, seq: Option<u64>, msg: ServerMsg) -> ServerFrame {
@@ -55,7 +61,11 @@ fn frame(id: Option<String>, seq: Option<u64>, msg: ServerMsg) -> ServerFrame {
     }
 }
 
-fn error(code: &str, message: &str) -> ServerMsg {
+fn error(code: SignalCode, message: &str) -> ServerMsg {
+    hook_error(code.as_str(), message)
+}
+
+fn hook_error(code: &str, message: &str) -> ServerMsg {
     ServerMsg::Error(ErrorFrame {
         code: code.into(),
         message: message.into(),
@@ -71,7 +81,6 @@ impl<H: RoomHooks> Room<H> {
     pub(super) fn new(meeting_id: String, config: RoomConfig, hooks: Arc<H>) -> Self {
         Self {
             meeting_id,
-            config,
             hooks,
             members: HashMap::new(),
             order: Vec::new(),
@@ -85,6 +94,11 @@ impl<H: RoomHooks> Room<H> {
             seq: 0,
             next_session: 0,
             ended: false,
+            title: String::new(),
+            quorum: None,
+            seen: HashSet::new(),
+            next_touch: Instant::now() + config.touch_every,
+            config,
         }
     }
 
@@ -95,6 +109,7 @@ impl<H: RoomHooks> Room<H> {
                 Some(at) => tokio::select! {
                     cmd = rx.recv() => cmd,
                     () = tokio::time::sleep_until(at) => {
+                        self.flush_seen().await;
                         self.expire_dropped().await;
                         continue;
                     }
@@ -104,16 +119,32 @@ impl<H: RoomHooks> Room<H> {
             match cmd {
                 Some(cmd) => self.handle(cmd).await,
                 // Every handle is gone: nobody can reach the room any more.
-                None => self.end("room_closed").await,
+                None => self.shutdown("room_closed").await,
             }
         }
     }
 
     fn next_deadline(&self) -> Option<Instant> {
+        let flush = (!self.seen.is_empty()).then_some(self.next_touch);
         self.members
             .values()
             .filter_map(|m| m.dropped_at.map(|t| t + self.config.resume_window))
+            .chain(flush)
             .min()
+    }
+
+    /// Writes "last seen" of the intervals whose members were seen, once per period.
+    async fn flush_seen(&mut self) {
+        let now = Instant::now();
+        if now < self.next_touch {
+            return;
+        }
+        self.next_touch = now + self.config.touch_every;
+        if self.seen.is_empty() {
+            return;
+        }
+        let ids: Vec<String> = self.seen.drain().collect();
+        self.hooks.touch(&ids).await;
     }
 
     async fn handle(&mut self, cmd: Command) {
@@ -139,6 +170,8 @@ impl<H: RoomHooks> Room<H> {
             }
             Command::Broadcast(msg) => self.broadcast(msg),
             Command::End { reason } => self.end(&reason).await,
+            Command::Refresh => self.push_quorum().await,
+            Command::Shutdown { reason } => self.shutdown(&reason).await,
         }
     }
 
@@ -165,6 +198,9 @@ impl<H: RoomHooks> Room<H> {
         }
         self.next_session += 1;
         let session = self.next_session;
+        if self.title.is_empty() {
+            self.title.clone_from(&req.title);
+        }
 
         // Resume, or a second device of the same person: the participant stays, the
         // session moves; the old session (if still connected) is told why it ends.
@@ -254,7 +290,9 @@ impl<H: RoomHooks> Room<H> {
                 waiting: true,
             });
         }
-        self.admit(pid.clone(), member, req.request_id).await;
+        if !self.admit(pid.clone(), member, req.request_id).await {
+            return Err(JoinError::Refused);
+        }
         Ok(Seat {
             participant_id: pid,
             session,
@@ -262,15 +300,16 @@ impl<H: RoomHooks> Room<H> {
         })
     }
 
-    async fn admit(&mut self, pid: String, mut member: Member, request_id: Option<String>) {
+    /// Seats a participant; false (and an error frame to him) when the world refused.
+    async fn admit(&mut self, pid: String, mut member: Member, request_id: Option<String>) -> bool {
         if let Some(member_id) = member.view.member_id.clone() {
             match self.hooks.open_interval(&self.meeting_id, &member_id).await {
-                Ok(id) => member.interval_id = Some(id),
+                Ok(id) => member.interval_id = id,
                 Err(e) => {
                     if let Some(out) = &member.outbox {
-                        let _ = out.send(frame(request_id, None, error(&e.code, &e.message)));
+                        let _ = out.send(frame(request_id, None, hook_error(&e.code, &e.message)));
                     }
-                    return;
+                    return false;
                 }
             }
         }
@@ -280,12 +319,13 @@ impl<H: RoomHooks> Room<H> {
         self.send_joined(&pid, request_id, false);
         self.broadcast_except(&pid, ServerMsg::ParticipantJoined(view));
         self.push_quorum().await;
+        true
     }
 
-    fn room_state(&self) -> RoomState {
+    fn room_state(&self, for_host: bool) -> RoomState {
         RoomState {
             meeting_id: self.meeting_id.clone(),
-            title: String::new(),
+            title: self.title.clone(),
             locked: self.locked,
             participants: self
                 .order
@@ -293,8 +333,12 @@ impl<H: RoomHooks> Room<H> {
                 .filter_map(|p| self.members.get(p))
                 .map(|m| m.view.clone())
                 .collect(),
-            waiting: self.waiting.values().map(|m| m.view.clone()).collect(),
-            quorum: None,
+            waiting: if for_host {
+                self.waiting.values().map(|m| m.view.clone()).collect()
+            } else {
+                Vec::new()
+            },
+            quorum: if for_host { self.quorum.clone() } else { None },
         }
     }
 
@@ -310,7 +354,7 @@ impl<H: RoomHooks> Room<H> {
                     participant_id: pid.to_string(),
                     resume_token: m.resume_token.clone(),
                     resumed,
-                    room: self.room_state(),
+                    room: self.room_state(m.grants.host),
                     ice_servers: Vec::new(),
                 }),
             ));
@@ -347,8 +391,9 @@ impl<H: RoomHooks> Room<H> {
         }
     }
 
-    async fn push_quorum(&self) {
+    async fn push_quorum(&mut self) {
         if let Some(q) = self.hooks.quorum(&self.meeting_id).await {
+            self.quorum = Some(q.clone());
             self.to_hosts(ServerMsg::QuorumUpdate(q));
         }
     }
@@ -388,7 +433,11 @@ impl<H: RoomHooks> Room<H> {
                     ClientMsg::Leave => {
                         self.waiting.remove(&seat.participant_id);
                     }
-                    _ => self.reply(&seat, id, error("waiting", "请等待主持人准许入会。")),
+                    _ => self.reply(
+                        &seat,
+                        id,
+                        error(SignalCode::Waiting, "请等待主持人准许入会。"),
+                    ),
                 }
             }
             return;
@@ -396,15 +445,15 @@ impl<H: RoomHooks> Room<H> {
         let pid = seat.participant_id.clone();
         if let Some(m) = self.members.get_mut(&pid) {
             m.last_seen = Instant::now();
+            if let Some(iv) = &m.interval_id {
+                self.seen.insert(iv.clone());
+            }
         }
         match msg {
-            ClientMsg::Join(_) => self.reply(&seat, id, error("already_joined", "已在会议中。")),
-            ClientMsg::Ping(p) => {
-                if let Some(iv) = self.members.get(&pid).and_then(|m| m.interval_id.clone()) {
-                    self.hooks.touch(&iv).await;
-                }
-                self.reply(&seat, id, ServerMsg::Pong(p));
+            ClientMsg::Join(_) => {
+                self.reply(&seat, id, error(SignalCode::AlreadyJoined, "已在会议中。"))
             }
+            ClientMsg::Ping(p) => self.reply(&seat, id, ServerMsg::Pong(p)),
             ClientMsg::Leave => {
                 self.reply(&seat, id, ServerMsg::Ack);
                 self.drop_participant(&pid, "left").await;
@@ -412,7 +461,7 @@ impl<H: RoomHooks> Room<H> {
             ClientMsg::Offer(_) | ClientMsg::Answer(_) | ClientMsg::Candidate(_) => self.reply(
                 &seat,
                 id,
-                error("media_unavailable", "本服务器尚未开通音视频。"),
+                error(SignalCode::MediaUnavailable, "本服务器尚未开通音视频。"),
             ),
             ClientMsg::Mute(mute) => {
                 let allowed = mute.muted
@@ -423,7 +472,10 @@ impl<H: RoomHooks> Room<H> {
                     self.reply(
                         &seat,
                         id,
-                        error("unmute_not_allowed", "主持人已全体静音，您暂不能取消静音。"),
+                        error(
+                            SignalCode::UnmuteNotAllowed,
+                            "主持人已全体静音，您暂不能取消静音。",
+                        ),
                     );
                     return;
                 }
@@ -455,7 +507,7 @@ impl<H: RoomHooks> Room<H> {
                     participant_id: pid,
                     name,
                     text: c.text,
-                    at: String::new(),
+                    at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
                 });
             }
             ClientMsg::CastBallot(b) => {
@@ -464,7 +516,11 @@ impl<H: RoomHooks> Room<H> {
                     .get(&pid)
                     .and_then(|m| m.view.member_id.clone());
                 let Some(member_id) = member_id else {
-                    self.reply(&seat, id, error("not_a_voter", "列席人员没有表决权。"));
+                    self.reply(
+                        &seat,
+                        id,
+                        error(SignalCode::NotAVoter, "列席人员没有表决权。"),
+                    );
                     return;
                 };
                 let answer = match self
@@ -473,14 +529,18 @@ impl<H: RoomHooks> Room<H> {
                     .await
                 {
                     Ok(()) => ServerMsg::Ack,
-                    Err(e) => error(&e.code, &e.message),
+                    Err(e) => hook_error(&e.code, &e.message),
                 };
                 self.reply(&seat, id, answer);
             }
             ClientMsg::AckNotices(_) => self.reply(&seat, id, ServerMsg::Ack),
             ClientMsg::Host(action) => {
                 if !self.members.get(&pid).is_some_and(|m| m.grants.host) {
-                    self.reply(&seat, id, error("not_host", "只有主持人可以这样做。"));
+                    self.reply(
+                        &seat,
+                        id,
+                        error(SignalCode::NotHost, "只有主持人可以这样做。"),
+                    );
                     return;
                 }
                 self.host(&seat, id, action).await;
@@ -489,7 +549,7 @@ impl<H: RoomHooks> Room<H> {
     }
 
     async fn host(&mut self, seat: &Seat, id: Option<String>, action: HostAction) {
-        let unknown = || error("unknown_participant", "会议中没有这位参会人。");
+        let unknown = || error(SignalCode::UnknownParticipant, "会议中没有这位参会人。");
         match action {
             HostAction::MuteOne {
                 participant_id,
@@ -552,7 +612,8 @@ impl<H: RoomHooks> Room<H> {
                     return self.reply(seat, id, unknown());
                 };
                 self.reply(seat, id, ServerMsg::Ack);
-                self.admit(participant_id, m, None).await;
+                // A refusal went to the admitted one's outbox.
+                let _ = self.admit(participant_id, m, None).await;
             }
             HostAction::Deny { participant_id } => {
                 let Some(m) = self.waiting.remove(&participant_id) else {
@@ -635,11 +696,28 @@ impl<H: RoomHooks> Room<H> {
         }
     }
 
-    async fn end(&mut self, reason: &str) {
+    /// The node stops: participants are told and their intervals close at their last
+    /// heartbeat; in-person attendance and the meeting itself are untouched.
+    async fn shutdown(&mut self, reason: &str) {
         if self.ended {
             return;
         }
+        let present: Vec<(String, std::time::Duration)> = self
+            .members
+            .values()
+            .filter_map(|m| Some((m.view.member_id.clone()?, m.last_seen.elapsed())))
+            .collect();
+        for (member_id, ago) in present {
+            self.hooks
+                .close_interval(&self.meeting_id, &member_id, ago, reason)
+                .await;
+        }
+        self.seen.clear();
         self.ended = true;
+        self.tell_all_closed(reason);
+    }
+
+    fn tell_all_closed(&self, reason: &str) {
         let f = frame(
             None,
             None,
@@ -652,6 +730,15 @@ impl<H: RoomHooks> Room<H> {
                 let _ = out.send(f.clone());
             }
         }
+    }
+
+    async fn end(&mut self, reason: &str) {
+        if self.ended {
+            return;
+        }
+        self.ended = true;
+        self.seen.clear();
+        self.tell_all_closed(reason);
         self.hooks.close_all(&self.meeting_id, reason).await;
     }
 }

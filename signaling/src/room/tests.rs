@@ -31,16 +31,15 @@ impl Fake {
 }
 
 impl RoomHooks for Fake {
-    async fn open_interval(&self, _m: &str, member_id: &str) -> Result<String, HookError> {
+    async fn open_interval(&self, _m: &str, member_id: &str) -> Result<Option<String>, HookError> {
         self.calls.lock().unwrap().push(format!("open {member_id}"));
         self.open.lock().unwrap().insert(member_id.to_string());
-        Ok(format!("iv-{member_id}"))
+        Ok(Some(format!("iv-{member_id}")))
     }
-    async fn touch(&self, interval_id: &str) {
-        self.calls
-            .lock()
-            .unwrap()
-            .push(format!("touch {interval_id}"));
+    async fn touch(&self, interval_ids: &[String]) {
+        for id in interval_ids {
+            self.calls.lock().unwrap().push(format!("touch {id}"));
+        }
     }
     async fn close_interval(&self, _m: &str, member_id: &str, _ago: Duration, reason: &str) {
         self.calls
@@ -155,6 +154,7 @@ fn request(member: &str, host: bool) -> (JoinRequest, mpsc::UnboundedReceiver<Se
             account_id: format!("acct-{member}"),
             member_id: Some(member.into()),
             name: member.into(),
+            title: "支部党员大会".into(),
             grants: grants(host),
             resume_token: None,
             last_seq: None,
@@ -196,6 +196,7 @@ fn setup(window: Duration) -> (Registry<Fake>, Arc<Fake>) {
         RoomConfig {
             resume_window: window,
             log_capacity: 100,
+            touch_every: Duration::from_millis(50),
         },
         hooks.clone(),
         Arc::new(LocalPresence::default()),
@@ -473,4 +474,45 @@ async fn ending_the_meeting_closes_every_interval_and_the_room() {
     // The room task ends; a new join finds it gone.
     let (req, _rx) = request("b", false);
     assert_eq!(room.join(req).await.unwrap_err(), JoinError::Ended);
+}
+
+#[tokio::test]
+async fn heartbeats_are_written_in_batches_and_shutdown_closes_at_last_seen() {
+    let (reg, hooks) = setup(Duration::from_secs(30));
+    let room = reg.room("m1");
+    let mut a = join(&room, "a", false).await;
+    let p = || ClientMsg::Ping(hongying_proto::signaling::Ping { ts: 1 });
+    a.ask("1", p()).await;
+    a.ask("2", p()).await;
+    a.ask("3", p()).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    // Three heartbeats inside one period: one write.
+    assert_eq!(hooks.count("touch iv-a"), 1);
+    reg.shutdown("server_shutdown").await;
+    a.until(|m| matches!(m, ServerMsg::Closed { reason } if reason == "server_shutdown"))
+        .await;
+    assert!(
+        hooks
+            .calls()
+            .contains(&"close a server_shutdown".to_string())
+    );
+    // Shutting the node down is not ending the meeting.
+    assert_eq!(hooks.count("close_all"), 0);
+    assert_eq!(reg.open_rooms(), 0);
+}
+
+#[tokio::test]
+async fn a_joining_host_sees_the_title_and_the_last_quorum() {
+    let (reg, _) = setup(Duration::from_secs(30));
+    let room = reg.room("m1");
+    let _a = join(&room, "a", false).await;
+    let (req, rx) = request("sec", true);
+    let mut host = join_req(&room, req, rx).await;
+    let j = host.next().await;
+    let state = &joined(&j.msg).room;
+    assert_eq!(state.title, "支部党员大会");
+    assert_eq!(state.quorum.as_ref().map(|q| q.present_voting), Some(1));
+    room.send(Command::Refresh).await;
+    host.until(|m| matches!(m, ServerMsg::QuorumUpdate(q) if q.present_voting == 2))
+        .await;
 }

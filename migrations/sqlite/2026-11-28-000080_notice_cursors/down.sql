@@ -1,0 +1,2 @@
+DROP INDEX notices_created;
+DROP TABLE notice_cursors;

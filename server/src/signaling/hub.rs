@@ -1,0 +1,178 @@
+//! What the node knows about its open sockets: how many each account holds, which
+//! member each speaks for (to deliver his notices live), and the room registry the
+//! sockets join.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use hongying_proto::signaling::{PROTOCOL_VERSION, ServerFrame, ServerMsg};
+use hongying_signaling::cluster::{LocalPresence, Presence};
+use hongying_signaling::room::{Outbox, Registry, RoomConfig};
+
+use super::hooks::DbHooks;
+use crate::config::Config;
+use crate::db::Db;
+use crate::state::Clock;
+use crate::telemetry::names;
+
+struct Conn {
+    account_id: String,
+    member_id: Option<String>,
+    outbox: Outbox,
+}
+
+#[derive(Default)]
+struct Conns {
+    by_id: HashMap<u64, Conn>,
+    per_account: HashMap<String, usize>,
+    /// member id → connection ids, for live notices.
+    per_member: HashMap<String, Vec<u64>>,
+}
+
+pub struct Signaling {
+    pub node_id: String,
+    pub registry: Registry<DbHooks>,
+    conns: Mutex<Conns>,
+    next_id: AtomicU64,
+    max_per_account: usize,
+}
+
+/// A refused connection: the account has as many sockets as allowed.
+#[derive(Debug)]
+pub struct TooManyConnections;
+
+impl Signaling {
+    /// Builds the node's signaling; call inside the runtime the rooms should run on.
+    pub fn new(config: &Config, db: Db, clock: Clock) -> Self {
+        let node_id = config.signaling.node_id.clone().unwrap_or_else(|| {
+            format!(
+                "{}-{}",
+                std::env::var("HOSTNAME").unwrap_or_else(|_| "node".into()),
+                std::process::id()
+            )
+        });
+        let ms = std::time::Duration::from_millis;
+        let sig = &config.signaling;
+        let hooks = DbHooks {
+            db,
+            clock,
+            policy: config.meetings.clone(),
+            merge_within: chrono::Duration::milliseconds(sig.resume_window_ms as i64),
+        };
+        // One node: presence in memory. The Redis presence (several nodes) is chosen here
+        // too, once, when it exists.
+        let presence: Arc<dyn Presence> = Arc::new(LocalPresence::default());
+        let registry = Registry::new(
+            &node_id,
+            RoomConfig {
+                resume_window: ms(sig.resume_window_ms),
+                log_capacity: 1024,
+                touch_every: ms(sig.touch_every_ms),
+            },
+            Arc::new(hooks),
+            presence,
+        );
+        Self {
+            node_id,
+            registry,
+            conns: Mutex::default(),
+            next_id: AtomicU64::new(1),
+            max_per_account: sig.max_connections_per_account,
+        }
+    }
+
+    fn conns(&self) -> std::sync::MutexGuard<'_, Conns> {
+        self.conns.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Registers an authenticated socket; refused beyond the per-account cap. The
+    /// returned id is given back to [`Self::disconnect`].
+    pub fn connect(
+        &self,
+        account_id: &str,
+        member_id: Option<&str>,
+        outbox: Outbox,
+    ) -> Result<u64, TooManyConnections> {
+        let mut c = self.conns();
+        let n = c.per_account.entry(account_id.to_string()).or_default();
+        if *n >= self.max_per_account {
+            return Err(TooManyConnections);
+        }
+        *n += 1;
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        if let Some(m) = member_id {
+            c.per_member.entry(m.to_string()).or_default().push(id);
+        }
+        c.by_id.insert(
+            id,
+            Conn {
+                account_id: account_id.to_string(),
+                member_id: member_id.map(str::to_string),
+                outbox,
+            },
+        );
+        metrics::gauge!(names::WS_CONNECTIONS).set(c.by_id.len() as f64);
+        Ok(id)
+    }
+
+    pub fn disconnect(&self, id: u64) {
+        let mut c = self.conns();
+        let Some(conn) = c.by_id.remove(&id) else {
+            return;
+        };
+        if let Some(n) = c.per_account.get_mut(&conn.account_id) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                c.per_account.remove(&conn.account_id);
+            }
+        }
+        if let Some(m) = conn.member_id
+            && let Some(ids) = c.per_member.get_mut(&m)
+        {
+            ids.retain(|i| *i != id);
+            if ids.is_empty() {
+                c.per_member.remove(&m);
+            }
+        }
+        metrics::gauge!(names::WS_CONNECTIONS).set(c.by_id.len() as f64);
+    }
+
+    pub fn connections(&self) -> usize {
+        self.conns().by_id.len()
+    }
+
+    /// Sends a frame to every open socket of the member on this node; how many got it.
+    pub fn to_member(&self, member_id: &str, frame: &ServerFrame) -> usize {
+        let c = self.conns();
+        let Some(ids) = c.per_member.get(member_id) else {
+            return 0;
+        };
+        ids.iter()
+            .filter_map(|id| c.by_id.get(id))
+            .filter(|conn| conn.outbox.send(frame.clone()).is_ok())
+            .count()
+    }
+
+    /// Whether any socket of this member is open here.
+    pub fn has_member(&self, member_id: &str) -> bool {
+        self.conns().per_member.contains_key(member_id)
+    }
+
+    /// The node stops: rooms let their participants go (closing their intervals at
+    /// their last heartbeat), then every socket is told and closes.
+    pub async fn shutdown(&self) {
+        self.registry.shutdown("server_shutdown").await;
+        let frame = ServerFrame {
+            v: PROTOCOL_VERSION,
+            id: None,
+            seq: None,
+            msg: ServerMsg::Closed {
+                reason: "server_shutdown".into(),
+            },
+        };
+        for conn in self.conns().by_id.values() {
+            let _ = conn.outbox.send(frame.clone());
+        }
+    }
+}

@@ -1,0 +1,543 @@
+//! One `/ws` socket: authenticate the device, decode frames, enforce the limits (frame
+//! size, message rate, heartbeat), join a meeting's room with a join token and carry
+//! messages between the socket and the room, and deliver the member's notices.
+//!
+//! The socket task never holds room state: the room is reached through its handle
+//! (wherever it runs) and answers through this connection's outbox, so the same code
+//! serves a room on this node or, through the cluster bus, on another one.
+
+use std::collections::HashSet;
+use std::num::NonZeroU32;
+use std::time::{Duration, Instant};
+
+use actix_ws::{AggregatedMessage, AggregatedMessageStream, CloseCode, CloseReason, Session};
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use hongying_proto::signaling::{
+    ClientFrame, ClientMsg, ErrorFrame, HostAction, Join, PROTOCOL_VERSION, ServerFrame, ServerMsg,
+    SignalCode, close,
+};
+use hongying_signaling::room::{Command, JoinError, JoinRequest, Seat};
+use tokio::sync::mpsc;
+
+use super::join_token::{self, JoinClaims};
+use super::notice_feed;
+use crate::auth::Principal;
+use crate::auth::principal::RequestMeta;
+use crate::error::AppError;
+use crate::meetings::service as meetings;
+use crate::state::AppState;
+use crate::telemetry::names;
+
+/// Where the socket is in the meeting.
+struct Joined {
+    meeting_id: String,
+    seat: Seat,
+    claims: JoinClaims,
+}
+
+pub struct Socket {
+    state: AppState,
+    principal: Principal,
+    meta: RequestMeta,
+    session: Session,
+    outbox: mpsc::UnboundedSender<ServerFrame>,
+    limiter: DefaultDirectRateLimiter,
+    joined: Option<Joined>,
+    /// Notice ids already sent on this socket (the replay and the live feed may overlap).
+    notices_sent: HashSet<String>,
+    last_heard: Instant,
+}
+
+/// Why the loop stopped.
+enum End {
+    /// The client went away (or closed); the room keeps his place for the resume window.
+    Gone,
+    /// The server closes the socket with this code and reason.
+    Close(u16, String),
+}
+
+fn frame(id: Option<String>, msg: ServerMsg) -> ServerFrame {
+    ServerFrame {
+        v: PROTOCOL_VERSION,
+        id,
+        seq: None,
+        msg,
+    }
+}
+
+fn error_msg(code: &str, message: impl Into<String>) -> ServerMsg {
+    ServerMsg::Error(ErrorFrame {
+        code: code.to_string(),
+        message: message.into(),
+    })
+}
+
+fn app_error_msg(e: &AppError) -> ServerMsg {
+    error_msg(e.code().as_str(), e.problem().detail)
+}
+
+/// Closes a socket that never got as far as a session (bad credentials, too many
+/// sockets): one error frame, then the close frame with the code as its reason.
+pub async fn refuse(mut session: Session, close_code: u16, code: &str, message: &str) {
+    if let Ok(text) = serde_json::to_string(&frame(None, error_msg(code, message))) {
+        let _ = session.text(text).await;
+    }
+    let _ = session
+        .close(Some(CloseReason {
+            code: CloseCode::Other(close_code),
+            description: Some(code.to_string()),
+        }))
+        .await;
+}
+
+/// Why a text frame could not be decoded, as precisely as the client deserves.
+fn diagnose(text: &str, err: &serde_json::Error) -> (SignalCode, Option<String>, String) {
+    let Ok(value) = serde_json::from_str::<serde_json::Value>(text) else {
+        return (
+            SignalCode::InvalidMessage,
+            None,
+            "消息不是有效的 JSON。".into(),
+        );
+    };
+    let id = value.get("id").and_then(|v| v.as_str()).map(str::to_string);
+    let Some(obj) = value.as_object() else {
+        return (
+            SignalCode::InvalidMessage,
+            id,
+            "消息应为 JSON 对象：{\"v\":1,\"type\":…}。".into(),
+        );
+    };
+    match obj.get("v").and_then(serde_json::Value::as_u64) {
+        None => {
+            return (
+                SignalCode::InvalidMessage,
+                id,
+                "消息缺少协议版本 v。".into(),
+            );
+        }
+        Some(v) if v != u64::from(PROTOCOL_VERSION) => {
+            return (
+                SignalCode::UnsupportedVersion,
+                id,
+                format!("不支持协议版本 {v}，本服务器使用版本 {PROTOCOL_VERSION}。"),
+            );
+        }
+        Some(_) => {}
+    }
+    match obj.get("type").and_then(|t| t.as_str()) {
+        None => (SignalCode::InvalidMessage, id, "消息缺少类型 type。".into()),
+        Some(t) if !ClientMsg::TYPES.contains(&t) => (
+            SignalCode::UnknownMessageType,
+            id,
+            format!("未知的消息类型：{t}。"),
+        ),
+        Some(t) => (
+            SignalCode::InvalidMessage,
+            id,
+            format!("消息 {t} 的字段有误：{err}"),
+        ),
+    }
+}
+
+impl Socket {
+    pub fn new(
+        state: AppState,
+        principal: Principal,
+        meta: RequestMeta,
+        session: Session,
+        outbox: mpsc::UnboundedSender<ServerFrame>,
+    ) -> Self {
+        let sig = &state.config.signaling;
+        let per_sec = NonZeroU32::new(sig.messages_per_second).unwrap_or(NonZeroU32::MIN);
+        let burst = NonZeroU32::new(sig.message_burst).unwrap_or(NonZeroU32::MIN);
+        let limiter = RateLimiter::direct(Quota::per_second(per_sec).allow_burst(burst));
+        Self {
+            state,
+            principal,
+            meta,
+            session,
+            outbox,
+            limiter,
+            joined: None,
+            notices_sent: HashSet::new(),
+            last_heard: Instant::now(),
+        }
+    }
+
+    /// Sends a frame to the client; false when the socket is gone.
+    async fn send(&mut self, f: &ServerFrame) -> bool {
+        if let ServerMsg::Notice { notice_id, .. } = &f.msg
+            && !self.notices_sent.insert(notice_id.clone())
+        {
+            return true;
+        }
+        match serde_json::to_string(f) {
+            Ok(text) => self.session.text(text).await.is_ok(),
+            Err(e) => {
+                tracing::error!(error = %e, "encoding a server frame failed");
+                true
+            }
+        }
+    }
+
+    async fn reply(&mut self, id: Option<String>, msg: ServerMsg) -> bool {
+        self.send(&frame(id, msg)).await
+    }
+
+    async fn refuse_frame(
+        &mut self,
+        id: Option<String>,
+        code: SignalCode,
+        message: String,
+    ) -> bool {
+        metrics::counter!(names::WS_REFUSED, "code" => code.as_str()).increment(1);
+        self.reply(id, error_msg(code.as_str(), message)).await
+    }
+
+    /// Sends the notices the device missed since its cursor.
+    async fn replay_notices(&mut self, cursor: Option<String>) {
+        let Some(member_id) = self.principal.member_id.clone() else {
+            return;
+        };
+        let session_id = self.principal.session_id.clone();
+        let missed = self
+            .state
+            .db
+            .run(move |c| crate::notices::missed(c, &member_id, &session_id, cursor.as_deref()))
+            .await;
+        match missed {
+            Ok(rows) => {
+                for row in rows {
+                    if !self.send(&notice_feed::frame(&row)).await {
+                        return;
+                    }
+                }
+            }
+            Err(e) => {
+                let _ = self.reply(None, app_error_msg(&e)).await;
+            }
+        }
+    }
+
+    /// Runs the socket until it ends; returns how it ended.
+    pub async fn run(
+        mut self,
+        mut stream: AggregatedMessageStream,
+        mut rx: mpsc::UnboundedReceiver<ServerFrame>,
+        notices_since: Option<String>,
+    ) {
+        self.replay_notices(notices_since).await;
+        let timeout = Duration::from_millis(self.state.config.signaling.heartbeat_timeout_ms);
+        let mut tick = tokio::time::interval(timeout / 3);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let end = loop {
+            tokio::select! {
+                msg = stream.recv() => match msg {
+                    Some(Ok(m)) => {
+                        self.last_heard = Instant::now();
+                        if let Some(end) = self.on_message(m).await {
+                            break end;
+                        }
+                    }
+                    Some(Err(actix_ws::ProtocolError::Overflow)) => {
+                        let limit = self.state.config.signaling.max_frame_bytes;
+                        let _ = self.refuse_frame(None, SignalCode::FrameTooLarge,
+                            format!("消息过大（上限 {limit} 字节）。")).await;
+                        break End::Close(1009, SignalCode::FrameTooLarge.as_str().into());
+                    }
+                    Some(Err(e)) => {
+                        tracing::debug!(error = %e, "websocket protocol error");
+                        break End::Gone;
+                    }
+                    None => break End::Gone,
+                },
+                Some(f) = rx.recv() => {
+                    let closed = match &f.msg {
+                        ServerMsg::Closed { reason } => Some(reason.clone()),
+                        _ => None,
+                    };
+                    if !self.send(&f).await {
+                        break End::Gone;
+                    }
+                    if let Some(reason) = closed {
+                        // The room let this session go (replaced, removed, denied, the
+                        // meeting ended, the node stops): nothing to resume.
+                        self.joined = None;
+                        break End::Close(close::SESSION_ENDED, reason);
+                    }
+                }
+                _ = tick.tick() => {
+                    if self.last_heard.elapsed() > timeout {
+                        let _ = self.refuse_frame(None, SignalCode::HeartbeatTimeout,
+                            format!("{} 秒内未收到任何消息，连接已断开。", timeout.as_secs())).await;
+                        break End::Close(close::HEARTBEAT_TIMEOUT,
+                            SignalCode::HeartbeatTimeout.as_str().into());
+                    }
+                    if self.session.ping(b"").await.is_err() {
+                        break End::Gone;
+                    }
+                }
+            }
+        };
+        // A socket that dies without `leave` keeps its place for the resume window.
+        if let Some(j) = self.joined.take()
+            && let Some(room) = self.state.signaling.registry.get(&j.meeting_id)
+        {
+            room.send(Command::Disconnected { seat: j.seat }).await;
+        }
+        if let End::Close(code, reason) = end {
+            let _ = self
+                .session
+                .close(Some(CloseReason {
+                    code: CloseCode::Other(code),
+                    description: Some(reason),
+                }))
+                .await;
+        }
+    }
+
+    /// Handles one message from the client; `Some` ends the socket.
+    async fn on_message(&mut self, msg: AggregatedMessage) -> Option<End> {
+        match msg {
+            AggregatedMessage::Text(text) => self.on_text(&text).await,
+            AggregatedMessage::Binary(_) => {
+                self.refuse_frame(
+                    None,
+                    SignalCode::BinaryNotSupported,
+                    "本协议只接受文本（JSON）消息。".into(),
+                )
+                .await;
+                None
+            }
+            AggregatedMessage::Ping(bytes) => {
+                let _ = self.session.pong(&bytes).await;
+                None
+            }
+            AggregatedMessage::Pong(_) => None,
+            AggregatedMessage::Close(_) => Some(End::Gone),
+        }
+    }
+
+    async fn on_text(&mut self, text: &str) -> Option<End> {
+        let limit = self.state.config.signaling.max_frame_bytes;
+        if text.len() > limit {
+            self.refuse_frame(
+                None,
+                SignalCode::FrameTooLarge,
+                format!("消息过大（{} 字节，上限 {limit} 字节）。", text.len()),
+            )
+            .await;
+            return None;
+        }
+        if self.limiter.check().is_err() {
+            self.refuse_frame(
+                None,
+                SignalCode::RateLimited,
+                "消息发送过于频繁，请稍后再试。".into(),
+            )
+            .await;
+            return None;
+        }
+        let f: ClientFrame = match serde_json::from_str(text) {
+            Ok(f) => f,
+            Err(e) => {
+                let (code, id, message) = diagnose(text, &e);
+                self.refuse_frame(id, code, message).await;
+                return (code == SignalCode::UnsupportedVersion)
+                    .then(|| End::Close(close::UNSUPPORTED_VERSION, code.as_str().into()));
+            }
+        };
+        if f.v != PROTOCOL_VERSION {
+            self.refuse_frame(
+                f.id,
+                SignalCode::UnsupportedVersion,
+                format!(
+                    "不支持协议版本 {}，本服务器使用版本 {PROTOCOL_VERSION}。",
+                    f.v
+                ),
+            )
+            .await;
+            return Some(End::Close(
+                close::UNSUPPORTED_VERSION,
+                SignalCode::UnsupportedVersion.as_str().into(),
+            ));
+        }
+        self.on_frame(f.id, f.msg).await
+    }
+
+    async fn on_frame(&mut self, id: Option<String>, msg: ClientMsg) -> Option<End> {
+        match msg {
+            ClientMsg::Ping(p) => {
+                if let Some(j) = &self.joined {
+                    // The room records the heartbeat and answers.
+                    self.forward(j.meeting_id.clone(), j.seat.clone(), id, ClientMsg::Ping(p))
+                        .await;
+                } else {
+                    self.reply(id, ServerMsg::Pong(p)).await;
+                }
+                None
+            }
+            ClientMsg::AckNotices(a) => {
+                let (p, now) = (self.principal.clone(), self.state.clock.now());
+                let r = self
+                    .state
+                    .db
+                    .run(move |c| crate::notices::acknowledge(c, &p, &a.cursor, now))
+                    .await;
+                let answer = match r {
+                    Ok(()) => ServerMsg::Ack,
+                    Err(e) => app_error_msg(&e),
+                };
+                self.reply(id, answer).await;
+                None
+            }
+            ClientMsg::Join(join) => self.join(id, join).await,
+            other => {
+                let Some(j) = &self.joined else {
+                    let code = SignalCode::NotJoined;
+                    self.refuse_frame(id, code, "请先加入会议（join）。".into())
+                        .await;
+                    return None;
+                };
+                let (meeting_id, seat) = (j.meeting_id.clone(), j.seat.clone());
+                if matches!(other, ClientMsg::Host(HostAction::EndMeeting)) && j.claims.grants.host
+                {
+                    return self.end_meeting(id, meeting_id).await;
+                }
+                let leaving = matches!(other, ClientMsg::Leave);
+                self.forward(meeting_id, seat, id, other).await;
+                if leaving {
+                    self.joined = None;
+                }
+                None
+            }
+        }
+    }
+
+    async fn forward(
+        &mut self,
+        meeting_id: String,
+        seat: Seat,
+        id: Option<String>,
+        msg: ClientMsg,
+    ) {
+        let delivered = match self.state.signaling.registry.get(&meeting_id) {
+            Some(room) => {
+                room.send(Command::Client {
+                    seat,
+                    id: id.clone(),
+                    msg,
+                })
+                .await
+            }
+            None => false,
+        };
+        if !delivered {
+            self.joined = None;
+            self.refuse_frame(id, SignalCode::MeetingEnded, "会议已结束。".into())
+                .await;
+        }
+    }
+
+    /// "End the meeting" from the host's socket ends it as `POST /meetings/{id}/end`
+    /// does (same rights, same audit), then closes the room.
+    async fn end_meeting(&mut self, id: Option<String>, meeting_id: String) -> Option<End> {
+        let m = meeting_id.clone();
+        let r = self
+            .state
+            .run_as(self.principal.clone(), self.meta.clone(), move |c, ctx| {
+                meetings::end(c, ctx, &m)
+            })
+            .await;
+        match r {
+            Ok(_) => {
+                self.reply(id, ServerMsg::Ack).await;
+                self.state
+                    .signaling
+                    .registry
+                    .end(&meeting_id, "meeting_ended")
+                    .await;
+            }
+            Err(e) => {
+                self.reply(id, app_error_msg(&e)).await;
+            }
+        }
+        None
+    }
+
+    async fn join(&mut self, id: Option<String>, join: Join) -> Option<End> {
+        let started = Instant::now();
+        if self.joined.is_some() {
+            self.refuse_frame(id, SignalCode::AlreadyJoined, "已在会议中。".into())
+                .await;
+            return None;
+        }
+        let claims = match join_token::verify(
+            &self.state.tokens,
+            &join.join_token,
+            self.state.clock.now(),
+        ) {
+            Ok(c) => c,
+            Err(e) => {
+                self.reply(id, app_error_msg(&e)).await;
+                return Some(End::Close(close::UNAUTHENTICATED, e.code().as_str().into()));
+            }
+        };
+        if claims.sub != self.principal.account_id || claims.sid != self.principal.session_id {
+            let code = SignalCode::WrongAccount;
+            self.refuse_frame(id, code, "入会凭证属于其他账号或设备。".into())
+                .await;
+            return Some(End::Close(close::UNAUTHENTICATED, code.as_str().into()));
+        }
+        let (meeting_id, member_id) = (claims.mid.clone(), claims.mem.clone());
+        let (mid, account_id) = (meeting_id.clone(), self.principal.account_id.clone());
+        let looked_up = self
+            .state
+            .db
+            .run(move |c| super::room_entry(c, &mid, &account_id))
+            .await;
+        let (title, name) = match looked_up {
+            Ok(v) => v,
+            Err(e) => {
+                self.reply(id, app_error_msg(&e)).await;
+                return None;
+            }
+        };
+        let req = JoinRequest {
+            account_id: self.principal.account_id.clone(),
+            member_id,
+            name,
+            title,
+            grants: claims.grants,
+            resume_token: join.resume_token,
+            last_seq: join.last_seq,
+            audio_only: join.audio_only,
+            request_id: id.clone(),
+            outbox: self.outbox.clone(),
+        };
+        let room = self.state.signaling.registry.room(&meeting_id);
+        match room.join(req).await {
+            Ok(seat) => {
+                metrics::histogram!(names::WS_JOIN_DURATION)
+                    .record(started.elapsed().as_secs_f64());
+                self.joined = Some(Joined {
+                    meeting_id,
+                    seat,
+                    claims,
+                });
+            }
+            // The room has already told him why.
+            Err(JoinError::Refused) => {}
+            Err(e) => {
+                let code = match e {
+                    JoinError::Removed => SignalCode::Removed,
+                    JoinError::Locked => SignalCode::RoomLocked,
+                    JoinError::Denied => SignalCode::Denied,
+                    JoinError::Ended | JoinError::Refused => SignalCode::MeetingEnded,
+                };
+                self.refuse_frame(id, code, e.to_string()).await;
+            }
+        }
+        None
+    }
+}
