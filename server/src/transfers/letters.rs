@@ -461,8 +461,8 @@ h2{text-align:center;font-size:18px;margin:0}\
 .serial{text-align:right;margin:4px 0 10px}\
 .indent{text-indent:2em;margin:0}\
 .sign{text-align:right;margin-top:18px}\
-.qr{float:right;width:150px;margin:0 0 6px 12px;text-align:center;font-size:11px;color:#333}\
-.qr svg{width:150px;height:150px}\
+.qr{float:right;width:180px;margin:0 0 6px 12px;text-align:center;font-size:11px;color:#333}\
+.qr svg{width:180px;height:180px}\
 .foot{font-size:13px;margin-top:10px;clear:both}\
 .blank{display:inline-block;min-width:5em;border-bottom:1px solid #000}\
 .stamp{position:absolute;top:40%;left:25%;font-size:48px;color:#c00;border:4px solid #c00;padding:4px 24px;transform:rotate(-18deg);opacity:.75}\
