@@ -120,6 +120,9 @@ pub enum ErrorCode {
     TooManyAttachments,
     /// This deployment does not let villagers register themselves.
     SelfRegistrationDisabled,
+    // --- transfers and migrant members ---
+    /// The letter token is garbled, forged or names no letter of this service.
+    LetterTokenInvalid,
     // --- server side ---
     /// Something failed on the server; the request id identifies it in the logs.
     Internal,
@@ -183,6 +186,7 @@ impl ErrorCode {
             Self::QuestionClosed => "question_closed",
             Self::TooManyAttachments => "too_many_attachments",
             Self::SelfRegistrationDisabled => "self_registration_disabled",
+            Self::LetterTokenInvalid => "letter_token_invalid",
             Self::Internal => "internal",
             Self::ServiceUnavailable => "service_unavailable",
             Self::BadRequest => "bad_request",

@@ -12,6 +12,7 @@ pub mod error;
 pub mod grants;
 pub mod meetings;
 pub mod members;
+pub mod migrants;
 pub mod minutes;
 pub mod motions;
 pub mod notices;

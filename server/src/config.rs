@@ -52,6 +52,7 @@ pub struct Config {
     pub auth: AuthConfig,
     pub meetings: MeetingsConfig,
     pub services: ServicesConfig,
+    pub transfers: TransfersConfig,
     pub signaling: SignalingConfig,
     pub media: MediaSection,
     /// Where generated development keys and uploaded files live.
@@ -71,6 +72,7 @@ impl Default for Config {
             auth: AuthConfig::default(),
             meetings: MeetingsConfig::default(),
             services: ServicesConfig::default(),
+            transfers: TransfersConfig::default(),
             signaling: SignalingConfig::default(),
             media: MediaSection::default(),
             data_dir: PathBuf::from("./data"),
@@ -335,6 +337,37 @@ impl Default for MeetingsConfig {
             thresholds: ThresholdsConfig::default(),
             qr_window_secs: 30,
             remote_requires_media: false,
+        }
+    }
+}
+
+/// 组织关系转接: how long an introduction letter (介绍信) is valid, and where its QR code
+/// points. RULES.md §4.2: commonly 10 days within the city, 30 outside, never more than
+/// three months ([`TransfersConfig::MAX_LETTER_DAYS`]).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct TransfersConfig {
+    /// Days a letter for a transfer within the city (or county) is valid.
+    pub letter_validity_within_city_days: u32,
+    /// Days a letter for a transfer out of the city is valid.
+    pub letter_validity_outside_days: u32,
+    /// The public address of this service (e.g. `https://hongying.example.cn`): the QR
+    /// code on a printed letter carries `<this>/api/v1/letters/verify/<token>`. Unset, it
+    /// carries the path alone.
+    pub public_base_url: Option<String>,
+}
+
+impl TransfersConfig {
+    /// 最长不超过3个月.
+    pub const MAX_LETTER_DAYS: u32 = 90;
+}
+
+impl Default for TransfersConfig {
+    fn default() -> Self {
+        Self {
+            letter_validity_within_city_days: 10,
+            letter_validity_outside_days: 30,
+            public_base_url: None,
         }
     }
 }
@@ -605,6 +638,30 @@ impl Config {
         if !(5..=3600).contains(&self.meetings.qr_window_secs) {
             return Err(ConfigError(
                 "meetings.qr_window_secs must be between 5 and 3600".into(),
+            ));
+        }
+        for (key, days) in [
+            (
+                "transfers.letter_validity_within_city_days",
+                self.transfers.letter_validity_within_city_days,
+            ),
+            (
+                "transfers.letter_validity_outside_days",
+                self.transfers.letter_validity_outside_days,
+            ),
+        ] {
+            if !(1..=TransfersConfig::MAX_LETTER_DAYS).contains(&days) {
+                return Err(ConfigError(format!(
+                    "{key} must be between 1 and {} days (介绍信有效期最长不超过3个月)",
+                    TransfersConfig::MAX_LETTER_DAYS
+                )));
+            }
+        }
+        if let Some(url) = &self.transfers.public_base_url
+            && !(url.starts_with("https://") || url.starts_with("http://"))
+        {
+            return Err(ConfigError(
+                "transfers.public_base_url must start with https:// or http://".into(),
             ));
         }
         let sig = &self.signaling;
@@ -922,6 +979,54 @@ mod tests {
             let c = Config::load(Some(&path)).unwrap();
             assert!(!c.services.public_self_registration);
             assert_eq!(c.services.field("agri").unwrap().label, "农技");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn letter_validity_is_capped_at_ninety_days() {
+        jail(|j| {
+            j.create_file(
+                "hongying.toml",
+                "[transfers]\nletter_validity_outside_days = 90\n",
+            )?;
+            let c = Config::load(None).unwrap();
+            assert_eq!(c.transfers.letter_validity_outside_days, 90);
+            assert_eq!(c.transfers.letter_validity_within_city_days, 10);
+            Ok(())
+        });
+        for (file, key) in [
+            (
+                "[transfers]\nletter_validity_outside_days = 91\n",
+                "transfers.letter_validity_outside_days",
+            ),
+            (
+                "[transfers]\nletter_validity_within_city_days = 0\n",
+                "transfers.letter_validity_within_city_days",
+            ),
+            (
+                "[transfers]\npublic_base_url = \"hongying.example.cn\"\n",
+                "transfers.public_base_url",
+            ),
+        ] {
+            jail(|j| {
+                j.create_file("h.toml", file)?;
+                let err = Config::load(Some(Path::new("h.toml"))).unwrap_err();
+                assert!(err.to_string().contains(key), "{file}: {err}");
+                Ok(())
+            });
+        }
+        jail(|j| {
+            j.set_env(
+                "HONGYING_TRANSFERS__LETTER_VALIDITY_WITHIN_CITY_DAYS",
+                "120",
+            );
+            let err = Config::load(None).unwrap_err();
+            assert!(
+                err.to_string()
+                    .contains("transfers.letter_validity_within_city_days"),
+                "{err}"
+            );
             Ok(())
         });
     }

@@ -15,6 +15,7 @@ pub mod http;
 pub mod import;
 pub mod meetings;
 pub mod members;
+pub mod migrants;
 pub mod minutes;
 pub mod motions;
 pub mod notices;

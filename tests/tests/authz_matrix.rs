@@ -125,6 +125,19 @@ const POLICY: &[Policy] = &[
     p("GET /api/v1/transfers/{id}", Scoped, "/api/v1/transfers/{transfer}", None),
     p("POST /api/v1/transfers/{id}/steps", Scoped, "/api/v1/transfers/{transfer}/steps", Some(r#"{"action":"approve_branch"}"#)),
     p("GET /api/v1/orgs/{org_id}/transfers/worklist", Scoped, "/api/v1/orgs/{org}/transfers/worklist", None),
+    p("POST /api/v1/transfers/incoming", Scoped, "/api/v1/transfers/incoming", Some(r#"{"to_org_id":"{org}","incoming_letter_serial":"柳组字〔2026〕第0001号","from_org_name":"柳州市某党委","reason":"工作调动","person":{"name":"转入者","id_number":"11010519491231002X","status":"full","probationary_on":"1999-01-01","regularized_on":"2000-01-01"}}"#)),
+    p("GET /api/v1/letters/{id}", Scoped, "/api/v1/letters/{letter}", None),
+    p("GET /api/v1/letters/{id}/print", Scoped, "/api/v1/letters/{letter}/print", None),
+    p("GET /api/v1/letters/verify/{token}", Public, "/api/v1/letters/verify/not-a-token", None),
+    // migrants
+    p("POST /api/v1/members/{id}/outflow", Scoped, "/api/v1/members/{member}/outflow", Some(r#"{"destination":"广西柳州市","since":"2026-01-01"}"#)),
+    p("POST /api/v1/orgs/{org_id}/migrants/inflow", Scoped, "/api/v1/orgs/{org}/migrants/inflow", Some(r#"{"id_number":"{member_id_number}","since":"2026-01-01"}"#)),
+    p("GET /api/v1/orgs/{org_id}/migrants", Scoped, "/api/v1/orgs/{org}/migrants", None),
+    p("GET /api/v1/migrants/{id}", Scoped, "/api/v1/migrants/{migrant}", None),
+    p("POST /api/v1/migrants/{id}/accept", Scoped, "/api/v1/migrants/{migrant}/accept", None),
+    p("POST /api/v1/migrants/{id}/contacts", Scoped, "/api/v1/migrants/{migrant}/contacts", Some(r#"{"channel":"phone"}"#)),
+    p("POST /api/v1/migrants/{id}/review", Scoped, "/api/v1/migrants/{migrant}/review", Some(r#"{}"#)),
+    p("POST /api/v1/migrants/{id}/end", Scoped, "/api/v1/migrants/{migrant}/end", Some(r#"{"reason":"返乡"}"#)),
     // meetings
     p("POST /api/v1/orgs/{org_id}/meetings", Scoped, "/api/v1/orgs/{org}/meetings", Some(r#"{"kind":"congress","title":"党员大会","scheduled_start":"2026-12-01T02:00:00Z","scheduled_end":"2026-12-01T04:00:00Z","mode":"in_person"}"#)),
     p("GET /api/v1/orgs/{org_id}/meetings", Scoped, "/api/v1/orgs/{org}/meetings", None),
@@ -250,6 +263,7 @@ async fn extra_targets(
     minutes_targets(_app, _sa, _m).await;
     transfer_targets(_app, _t, _sa, _m).await;
     service_targets(_app, _t, _sa, _m).await;
+    migrant_targets(_app, _t, _sa, _m).await;
 }
 
 /// 服务面对面: `{expert}` an enabled 农技 expert of branch_a1a; `{question}` a villager's
@@ -370,8 +384,37 @@ async fn service_targets(
     m.insert("narrow_expert_token", experts[1].1.token.clone());
 }
 
-/// `{transfer}`: a submitted transfer of a member of branch_a1a (its town made a
-/// basic-level committee with approval authority).
+/// `{migrant}`: `{member}` registered as away, flowing to branch_a2a (not accepted yet).
+async fn migrant_targets(
+    app: &TestApp,
+    t: &CityTree,
+    sa: &Caller,
+    m: &mut BTreeMap<&'static str, String>,
+) {
+    let resp = app
+        .client
+        .post(app.url(&format!("/api/v1/members/{}/outflow", t.member_a1a)))
+        .header("authorization", sa.bearer())
+        .json(&json!({"destination": "甲二镇北村", "host_org_id": t.branch_a2a, "since": "2026-01-01"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        resp.status(),
+        201,
+        "{}",
+        resp.text().await.unwrap_or_default()
+    );
+    let body: Value = resp.json().await.unwrap();
+    m.insert(
+        "migrant",
+        body["record"]["id"].as_str().unwrap().to_string(),
+    );
+}
+
+/// `{transfer}`: a transfer out of the city of a member of branch_a1a (its town made a
+/// basic-level committee with approval authority), approved on the sending side;
+/// `{letter}`: the introduction letter that approval issued.
 async fn transfer_targets(
     app: &TestApp,
     t: &CityTree,
@@ -406,7 +449,22 @@ async fn transfer_targets(
         resp.text().await.unwrap_or_default()
     );
     let body: Value = resp.json().await.unwrap();
-    m.insert("transfer", body["id"].as_str().unwrap().to_string());
+    let id = body["id"].as_str().unwrap().to_string();
+    let mut letter = Value::Null;
+    for action in ["approve_branch", "approve_committee"] {
+        let resp = app
+            .client
+            .post(app.url(&format!("/api/v1/transfers/{id}/steps")))
+            .header("authorization", sa.bearer())
+            .json(&json!({"action": action}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200);
+        letter = resp.json::<Value>().await.unwrap()["letters"][0]["id"].clone();
+    }
+    m.insert("letter", letter.as_str().unwrap().to_string());
+    m.insert("transfer", id);
 }
 
 /// `{member_id_number}`: the ID number of a member of branch_a1a (for the lookup).

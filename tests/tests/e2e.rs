@@ -12,6 +12,7 @@ mod idempotency_store;
 mod import;
 mod meetings;
 mod members;
+mod migrants;
 mod migrations;
 mod minutes;
 mod motions;

@@ -503,6 +503,10 @@ diesel::table! {
         reissued_from -> Nullable<Text>,
         receipt_returned_at -> Nullable<Timestamp>,
         created_at -> Timestamp,
+        serial -> Nullable<Text>,
+        issuing_org_name -> Nullable<Text>,
+        void_reason -> Nullable<Text>,
+        voided_at -> Nullable<Timestamp>,
     }
 }
 
@@ -524,6 +528,24 @@ diesel::table! {
         created_at -> Timestamp,
         updated_at -> Timestamp,
         version -> Integer,
+        host_status -> Text,
+        host_accepted_at -> Nullable<Timestamp>,
+        host_accepted_by -> Nullable<Text>,
+        lost_contact_reviewed_at -> Nullable<Timestamp>,
+        lost_contact_reviewed_by -> Nullable<Text>,
+        end_reason -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    migrant_contacts (id) {
+        id -> Text,
+        record_id -> Text,
+        contacted_at -> Timestamp,
+        channel -> Text,
+        note -> Nullable<Text>,
+        recorded_by -> Text,
+        created_at -> Timestamp,
     }
 }
 
@@ -702,4 +724,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     service_slots,
     service_consultations,
     account_notices,
+    migrant_contacts,
 );

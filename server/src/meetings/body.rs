@@ -17,7 +17,7 @@ use hongying_signaling::quorum::MemberStatus as QuorumStatus;
 
 use crate::db::AnyConnection;
 use crate::error::{AppError, AppResult};
-use crate::members::voting::{Standing, quorum_status};
+use crate::members::voting::{Standing, host_status, quorum_status};
 use crate::store::meetings::{self as store, BodyMember, MeetingRow};
 
 /// Which people a meeting is for.
@@ -72,17 +72,17 @@ pub fn parse_status(s: &str) -> Option<QuorumStatus> {
     .find(|q| status_str(*q) == s)
 }
 
+fn standing(m: &BodyMember) -> Option<Standing> {
+    Some(Standing {
+        status: MemberStatus::parse(&m.status)?,
+        discipline_until: m.discipline_until,
+        rights_suspended: m.rights_suspended,
+        membership_stopped: m.membership_stopped,
+    })
+}
+
 fn standing_of(m: &BodyMember, on: NaiveDate) -> Option<QuorumStatus> {
-    let status = MemberStatus::parse(&m.status)?;
-    quorum_status(
-        &Standing {
-            status,
-            discipline_until: m.discipline_until,
-            rights_suspended: m.rights_suspended,
-            membership_stopped: m.membership_stopped,
-        },
-        on,
-    )
+    quorum_status(&standing(m)?, on)
 }
 
 fn org_kind(conn: &mut AnyConnection, org_id: &str) -> AppResult<String> {
@@ -130,8 +130,12 @@ pub fn live_body(
             .map(|p| p.id)
             .collect(),
     };
-    Ok(people
+    // Registered as coming from outside the city but not accepted yet: the member
+    // belongs to the receiving branch only once its committee accepts.
+    let arriving = crate::store::transfers::arriving_member_ids(conn, &meeting.org_id)?;
+    let mut body: Vec<BodyEntry> = people
         .iter()
+        .filter(|p| !arriving.contains(&p.id))
         .filter_map(|p| {
             standing_of(p, today).map(|status| BodyEntry {
                 member_id: p.id.clone(),
@@ -140,7 +144,29 @@ pub fn live_body(
                 is_committee: committee.contains(&p.id),
             })
         })
-        .collect())
+        .collect();
+    // 流动党员 hosted by this branch take part without a vote: `temporary`, outside E.
+    if btype == BodyType::Branch {
+        for p in crate::store::migrants::hosted_people(conn, &meeting.org_id)? {
+            if body.iter().any(|b| b.member_id == p.id) {
+                continue;
+            }
+            if let Some(status) = standing(&p).and_then(|s| host_status(&s, today)) {
+                body.push(BodyEntry {
+                    member_id: p.id.clone(),
+                    name: p.name.clone(),
+                    status,
+                    is_committee: false,
+                });
+            }
+        }
+    }
+    Ok(body)
+}
+
+/// Whether `member_id` takes part in `org_id`'s activities as a hosted 流动党员.
+pub fn hosted_here(conn: &mut AnyConnection, org_id: &str, member_id: &str) -> AppResult<bool> {
+    Ok(crate::store::migrants::is_hosted(conn, org_id, member_id)?)
 }
 
 /// The roster frozen at the start.

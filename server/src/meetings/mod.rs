@@ -8,7 +8,8 @@
 //!   and recorder.
 //! - read a meeting, its quorum, attendance, observers and exclusions: managers in scope,
 //!   members who may read the organization (its own members; members below it), members of
-//!   the body or the roster, and invited observers.
+//!   the body or the roster (流动党员 hosted by the organization included), and invited
+//!   observers.
 //! - check in by QR: the member themself, if on the roster or an invited observer.
 //! - exclusion approval `by: upper`: a manager (or super admin) holding an organization
 //!   strictly above the meeting's; `by: congress` is recorded by a manager of the
@@ -72,6 +73,10 @@ pub fn takes_part(
         if let Some((org, group)) = placement
             && (org == meeting.org_id || group.as_deref() == Some(meeting.org_id.as_str()))
         {
+            return Ok(true);
+        }
+        // A 流动党员 takes part in his host branch's meetings (without a vote).
+        if body::hosted_here(conn, &meeting.org_id, member_id)? {
             return Ok(true);
         }
     }

@@ -41,6 +41,17 @@ pub fn quorum_status(s: &Standing, on: NaiveDate) -> Option<QuorumStatus> {
     Some(QuorumStatus::Full)
 }
 
+/// The standing at a host organization of a member who takes part there without his
+/// formal relationship (流动党员, RULES.md §2.1): `Temporary` (no vote, outside E) for a
+/// Party member who takes part anywhere; `None` when he would be on no roll at home
+/// either, or his membership is stopped.
+pub fn host_status(s: &Standing, on: NaiveDate) -> Option<QuorumStatus> {
+    match quorum_status(s, on)? {
+        QuorumStatus::Stopped => None,
+        _ => Some(QuorumStatus::Temporary),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -83,6 +94,24 @@ mod tests {
                 .unwrap()
                 .has_voting_right()
         );
+    }
+
+    #[test]
+    fn a_hosted_member_is_temporary_without_a_vote() {
+        let on = d("2026-11-28");
+        let full = standing(MemberStatus::Full);
+        assert_eq!(host_status(&full, on), Some(QuorumStatus::Temporary));
+        assert!(!host_status(&full, on).unwrap().has_voting_right());
+        // At home the same member keeps his vote.
+        assert!(quorum_status(&full, on).unwrap().has_voting_right());
+        assert_eq!(
+            host_status(&standing(MemberStatus::Probationary), on),
+            Some(QuorumStatus::Temporary)
+        );
+        let mut stopped = full;
+        stopped.membership_stopped = true;
+        assert_eq!(host_status(&stopped, on), None);
+        assert_eq!(host_status(&standing(MemberStatus::Activist), on), None);
     }
 
     #[test]

@@ -7,6 +7,7 @@ pub mod grants;
 pub mod me;
 pub mod meetings;
 pub mod members;
+pub mod migrants;
 pub mod minutes;
 pub mod motions;
 pub mod notices;
@@ -32,6 +33,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
     cfg.configure(compliance::configure);
     cfg.configure(notices::configure);
     cfg.configure(transfers::configure);
+    cfg.configure(migrants::configure);
     cfg.configure(signaling::configure);
     cfg.configure(services::configure);
 }

@@ -1,9 +1,12 @@
-//! `/api/v1/transfers`: 组织关系转接 requests and their steps.
+//! `/api/v1/transfers`: 组织关系转接 requests and their steps; `/api/v1/letters`: the
+//! introduction letters, their printout and the public check of their QR code.
 
-use actix_web::{get, post, web};
+use actix_web::http::header;
+use actix_web::{HttpResponse, get, post, web};
 use hongying_proto::Problem;
 use hongying_proto::transfers::{
-    CreateTransfer, Transfer, TransferStepRequest, TransferWorklist, WorklistQuery,
+    CreateTransfer, Letter, LetterVerification, RegisterIncoming, Transfer, TransferStepRequest,
+    TransferWorklist, WorklistQuery,
 };
 
 use crate::auth::Principal;
@@ -11,6 +14,34 @@ use crate::auth::principal::RequestMeta;
 use crate::error::AppResult;
 use crate::http::extract::ApiJson;
 use crate::state::AppState;
+use crate::transfers::letters::{LetterKeys, LetterPolicy};
+
+/// Runs `f` with what letters need (keys and policy from the state), off the workers.
+async fn with_letters<T, F>(state: &AppState, f: F) -> AppResult<T>
+where
+    F: FnOnce(&mut crate::db::AnyConnection, &LetterKeys<'_>, &LetterPolicy<'_>) -> AppResult<T>
+        + Send
+        + 'static,
+    T: Send + 'static,
+{
+    let s = state.clone();
+    state
+        .db
+        .run(move |c| {
+            let keys = LetterKeys {
+                tokens: &s.tokens,
+                issuer: &s.config.auth.issuer,
+                base_url: s.config.transfers.public_base_url.as_deref(),
+            };
+            let policy = LetterPolicy {
+                pii: &s.pii,
+                within_city_days: s.config.transfers.letter_validity_within_city_days,
+                outside_days: s.config.transfers.letter_validity_outside_days,
+            };
+            f(c, &keys, &policy)
+        })
+        .await
+}
 
 /// Starts a transfer: the member himself or a secretary/committee member of his branch.
 #[utoipa::path(tag = "transfers", request_body = CreateTransfer, responses(
@@ -71,11 +102,112 @@ pub async fn act_on_transfer(
 ) -> AppResult<web::Json<Transfer>> {
     let now = state.clock.now();
     let (id, req) = (id.into_inner(), body.0);
-    let t = state
-        .db
-        .run(move |c| crate::transfers::service::act(c, &principal, &meta, &id, &req, now))
-        .await?;
+    let t = with_letters(&state, move |c, _, policy| {
+        crate::transfers::service::act(c, &principal, &meta, policy, &id, &req, now)
+    })
+    .await?;
     Ok(web::Json(t))
+}
+
+/// 市外转入: the receiving side registers a member who came with a paper letter (its
+/// serial and issuing organization). The person is entered on the receiving branch's
+/// roster and counts there once the receiving committee accepts; the transfer starts at
+/// that step. Managers of the receiving branch.
+#[utoipa::path(tag = "transfers", request_body = RegisterIncoming, responses(
+    (status = 201, body = Transfer),
+    (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem),
+    (status = 409, body = Problem, description = "already_exists: the person or the letter is registered"),
+    (status = 422, body = Problem),
+))]
+#[post("/transfers/incoming")]
+pub async fn register_incoming(
+    state: web::Data<AppState>,
+    principal: Principal,
+    meta: RequestMeta,
+    body: ApiJson<RegisterIncoming>,
+) -> AppResult<HttpResponse> {
+    let req = body.0;
+    let pii = state.pii.clone();
+    let t = state
+        .run_as(principal, meta, move |c, ctx| {
+            crate::transfers::service::register_incoming(c, ctx, &pii, &req)
+        })
+        .await?;
+    Ok(HttpResponse::Created().json(t))
+}
+
+/// One introduction letter (介绍信) with its fields as printed (ID number and phone masked)
+/// and the signed token of its QR code: the member, or a manager of either side.
+#[utoipa::path(tag = "transfers", params(("id" = String, Path)), responses(
+    (status = 200, body = Letter),
+    (status = 401, body = Problem), (status = 404, body = Problem),
+))]
+#[get("/letters/{id}")]
+pub async fn get_letter(
+    state: web::Data<AppState>,
+    principal: Principal,
+    id: web::Path<String>,
+) -> AppResult<web::Json<Letter>> {
+    let now = state.clock.now();
+    let id = id.into_inner();
+    let l = with_letters(&state, move |c, keys, _| {
+        crate::transfers::service::get_letter(c, &principal, keys, &id, now)
+    })
+    .await?;
+    Ok(web::Json(l))
+}
+
+/// The printable letter as one HTML page (`text/html`): 存根, 介绍信 with the QR code that
+/// `GET /letters/verify/{token}` checks, and 回执; the ID number masked. Readers of the
+/// letter.
+#[utoipa::path(tag = "transfers", params(("id" = String, Path)), responses(
+    (status = 200, content_type = "text/html", body = String, description = "The printable letter"),
+    (status = 401, body = Problem), (status = 404, body = Problem),
+))]
+#[get("/letters/{id}/print")]
+pub async fn print_letter(
+    state: web::Data<AppState>,
+    principal: Principal,
+    id: web::Path<String>,
+) -> AppResult<HttpResponse> {
+    let now = state.clock.now();
+    let id = id.into_inner();
+    let html = with_letters(&state, move |c, keys, _| {
+        crate::transfers::service::print_letter(c, &principal, keys, &id, now)
+    })
+    .await?;
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CONTENT_TYPE, "text/html; charset=utf-8"))
+        .insert_header((
+            header::CONTENT_SECURITY_POLICY,
+            "default-src 'none'; style-src 'unsafe-inline'",
+        ))
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .body(html))
+}
+
+/// Public, no login (the receiving side may be outside the system): whether the letter
+/// whose QR code carried `token` was issued here and still holds. Masked fields only. A
+/// void or expired letter answers `valid: false` with the reason; a forged or garbled
+/// token 400 `letter_token_invalid`.
+#[utoipa::path(tag = "transfers", params(("token" = String, Path)), security(()), responses(
+    (status = 200, body = LetterVerification),
+    (status = 400, body = Problem, description = "letter_token_invalid"),
+))]
+#[get("/letters/verify/{token}")]
+pub async fn verify_letter(
+    state: web::Data<AppState>,
+    token: web::Path<String>,
+) -> AppResult<HttpResponse> {
+    let now = state.clock.now();
+    let token = token.into_inner();
+    let v = with_letters(&state, move |c, keys, _| {
+        crate::transfers::service::verify_letter(c, keys, &token, now)
+    })
+    .await?;
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .json(v))
 }
 
 /// An organization's transfer work lists (待办, 未办结, history out and in, overdue) with
@@ -103,7 +235,11 @@ pub async fn transfer_worklist(
 
 pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     cfg.service(create_transfer)
+        .service(register_incoming)
         .service(get_transfer)
         .service(act_on_transfer)
-        .service(transfer_worklist);
+        .service(transfer_worklist)
+        .service(verify_letter)
+        .service(get_letter)
+        .service(print_letter);
 }

@@ -14,6 +14,7 @@ pub mod grants;
 pub mod idempotency;
 pub mod meetings;
 pub mod members;
+pub mod migrants;
 pub mod minutes;
 pub mod motions;
 pub mod notices;

@@ -5,7 +5,7 @@ use diesel::prelude::*;
 
 use crate::db::AnyConnection;
 use crate::db::schema::{
-    accounts, org_closure, organizations, role_grants, transfer_steps, transfers,
+    accounts, org_closure, organizations, role_grants, transfer_letters, transfer_steps, transfers,
 };
 
 #[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable)]
@@ -187,4 +187,169 @@ pub fn involving(conn: &mut AnyConnection, org_id: &str) -> QueryResult<Vec<Tran
         .order(transfers::id.asc())
         .select(TransferRow::as_select())
         .load(conn)
+}
+
+// --- introduction letters (介绍信) -------------------------------------------------------
+
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable)]
+#[diesel(table_name = transfer_letters)]
+pub struct LetterRow {
+    pub id: String,
+    pub transfer_id: String,
+    pub issuing_org_id: String,
+    pub serial_year: i32,
+    pub serial_no: i32,
+    pub member_name: String,
+    pub gender: String,
+    pub age: Option<i32>,
+    pub ethnicity: String,
+    pub membership: String,
+    pub id_number_masked: String,
+    pub member_phone_masked: Option<String>,
+    pub from_org_name: String,
+    pub to_org_name: String,
+    pub dues_paid_to: Option<String>,
+    pub validity_days: i32,
+    pub issued_on: chrono::NaiveDate,
+    pub expires_on: chrono::NaiveDate,
+    pub status: String,
+    pub reissued_from: Option<String>,
+    pub receipt_returned_at: Option<NaiveDateTime>,
+    pub created_at: NaiveDateTime,
+    pub serial: Option<String>,
+    pub issuing_org_name: Option<String>,
+    pub void_reason: Option<String>,
+    pub voided_at: Option<NaiveDateTime>,
+}
+
+/// The highest serial number the committee issued in `year` (0 when none). The caller
+/// inserts the next one; the unique key (committee, year, number) turns a concurrent
+/// issue of the same number into a unique violation, and the caller retries.
+pub fn last_serial_no(conn: &mut AnyConnection, org_id: &str, year: i32) -> QueryResult<i32> {
+    let max: Option<i32> = transfer_letters::table
+        .filter(transfer_letters::issuing_org_id.eq(org_id))
+        .filter(transfer_letters::serial_year.eq(year))
+        .select(diesel::dsl::max(transfer_letters::serial_no))
+        .first(conn)?;
+    Ok(max.unwrap_or(0))
+}
+
+pub fn insert_letter(conn: &mut AnyConnection, row: &LetterRow) -> QueryResult<()> {
+    diesel::insert_into(transfer_letters::table)
+        .values(row)
+        .execute(conn)?;
+    Ok(())
+}
+
+pub fn find_letter(conn: &mut AnyConnection, id: &str) -> QueryResult<Option<LetterRow>> {
+    transfer_letters::table
+        .find(id)
+        .select(LetterRow::as_select())
+        .first(conn)
+        .optional()
+}
+
+/// A transfer's letters, oldest first.
+pub fn letters_of(conn: &mut AnyConnection, transfer_id: &str) -> QueryResult<Vec<LetterRow>> {
+    transfer_letters::table
+        .filter(transfer_letters::transfer_id.eq(transfer_id))
+        .order(transfer_letters::id.asc())
+        .select(LetterRow::as_select())
+        .load(conn)
+}
+
+/// The letter that replaced `id`, if any.
+pub fn reissue_of(conn: &mut AnyConnection, id: &str) -> QueryResult<Option<LetterRow>> {
+    transfer_letters::table
+        .filter(transfer_letters::reissued_from.eq(id))
+        .select(LetterRow::as_select())
+        .first(conn)
+        .optional()
+}
+
+/// Voids the transfer's valid letters; returns them as they were.
+pub fn void_letters(
+    conn: &mut AnyConnection,
+    transfer_id: &str,
+    reason: &str,
+    now: NaiveDateTime,
+) -> QueryResult<Vec<LetterRow>> {
+    let valid: Vec<LetterRow> = transfer_letters::table
+        .filter(transfer_letters::transfer_id.eq(transfer_id))
+        .filter(transfer_letters::status.eq("valid"))
+        .select(LetterRow::as_select())
+        .load(conn)?;
+    for l in &valid {
+        diesel::update(transfer_letters::table.find(&l.id))
+            .set((
+                transfer_letters::status.eq("void"),
+                transfer_letters::void_reason.eq(reason),
+                transfer_letters::voided_at.eq(now),
+            ))
+            .execute(conn)?;
+    }
+    Ok(valid)
+}
+
+/// Stamps the receipt (回执) on the transfer's valid letters.
+pub fn stamp_receipt(
+    conn: &mut AnyConnection,
+    transfer_id: &str,
+    now: NaiveDateTime,
+) -> QueryResult<usize> {
+    diesel::update(
+        transfer_letters::table
+            .filter(transfer_letters::transfer_id.eq(transfer_id))
+            .filter(transfer_letters::status.eq("valid"))
+            .filter(transfer_letters::receipt_returned_at.is_null()),
+    )
+    .set(transfer_letters::receipt_returned_at.eq(now))
+    .execute(conn)
+}
+
+/// Records the 党费已交到 month on the transfer.
+pub fn set_dues_paid_to(conn: &mut AnyConnection, id: &str, month: &str) -> QueryResult<usize> {
+    diesel::update(transfers::table.find(id))
+        .set(transfers::dues_paid_to.eq(month))
+        .execute(conn)
+}
+
+/// An organization's name and address, for letters.
+pub fn org_name_address(
+    conn: &mut AnyConnection,
+    org_id: &str,
+) -> QueryResult<Option<(String, Option<String>)>> {
+    organizations::table
+        .find(org_id)
+        .select((organizations::name, organizations::address))
+        .first(conn)
+        .optional()
+}
+
+/// The ids of members entered by an `into_city` registration whose transfer the
+/// receiving committee has not accepted yet: they are on no body until it does (one
+/// turned down is marked removed).
+pub fn arriving_member_ids(conn: &mut AnyConnection, org_id: &str) -> QueryResult<Vec<String>> {
+    transfers::table
+        .filter(transfers::kind.eq("into_city"))
+        .filter(transfers::to_org_id.eq(org_id))
+        .filter(transfers::status.eq("approved_by_committee"))
+        .select(transfers::member_id)
+        .load(conn)
+}
+
+/// Whether an `into_city` transfer under way already names this incoming letter.
+pub fn incoming_serial_open(
+    conn: &mut AnyConnection,
+    from_org_name: &str,
+    serial: &str,
+) -> QueryResult<bool> {
+    let n: i64 = transfers::table
+        .filter(transfers::kind.eq("into_city"))
+        .filter(transfers::outside_org_name.eq(from_org_name))
+        .filter(transfers::incoming_letter_serial.eq(serial))
+        .filter(transfers::status.ne_all(["rejected", "revoked", "withdrawn"]))
+        .count()
+        .get_result(conn)?;
+    Ok(n > 0)
 }

@@ -165,11 +165,14 @@ pub enum Party {
 }
 
 /// Whether the destination is an organization in the system (receiving steps are taken
-/// here) or outside it (the paper receipt is recorded by the sending committee).
+/// here) or outside it (the paper receipt is recorded by the sending committee), or the
+/// member comes from outside (`into_city`: the sending side's steps were taken on paper,
+/// the receiving committee takes every step here).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Route {
     Internal,
     Outside,
+    Incoming,
 }
 
 /// The status an action leads to from `from`, and the parties who may take it; `None`
@@ -193,17 +196,24 @@ pub fn step(from: Status, action: Action, route: Route) -> Option<(Status, &'sta
         (S::Submitted | S::ReturnedForEdits | S::ApprovedByBranch, A::Withdraw) => {
             (S::Withdrawn, &[P::Member, P::SendingBranch][..])
         }
-        (S::ApprovedByCommittee, A::Accept) if route == Route::Internal => {
+        (S::ApprovedByCommittee, A::Accept) if route != Route::Outside => {
             (S::Accepted, &[P::ReceivingCommittee][..])
         }
-        (S::ApprovedByCommittee, A::Reject) if route == Route::Internal => {
+        (S::ApprovedByCommittee, A::Reject) if route != Route::Outside => {
             (S::Rejected, &[P::ReceivingCommittee][..])
         }
         (S::ApprovedByCommittee, A::ReturnReceipt) if route == Route::Outside => {
             (S::ReceiptReturned, &[P::SendingCommittee][..])
         }
-        (S::ApprovedByCommittee, A::Expire) => (S::Expired, &[P::SendingCommittee][..]),
+        // The letter of an incoming member was issued outside; it neither expires nor is
+        // reissued here.
+        (S::ApprovedByCommittee, A::Expire) if route != Route::Incoming => {
+            (S::Expired, &[P::SendingCommittee][..])
+        }
         (S::Expired, A::Reissue) => (S::ApprovedByCommittee, &[P::SendingCommittee][..]),
+        (S::ApprovedByCommittee, A::Revoke) if route == Route::Incoming => {
+            (S::Revoked, &[P::ReceivingCommittee][..])
+        }
         (
             S::Submitted
             | S::ReturnedForEdits
@@ -215,6 +225,9 @@ pub fn step(from: Status, action: Action, route: Route) -> Option<(Status, &'sta
         (S::Accepted, A::Assign) => (S::Assigned, &[P::ReceivingCommittee][..]),
         (S::Assigned, A::Report) => (S::Reported, &[P::Member, P::ReceivingBranch][..]),
         (S::Reported, A::ReturnReceipt) => (S::ReceiptReturned, &[P::ReceivingCommittee][..]),
+        (S::ReceiptReturned, A::Complete) if route == Route::Incoming => {
+            (S::Done, &[P::ReceivingCommittee][..])
+        }
         (S::ReceiptReturned, A::Complete) => (S::Done, &[P::SendingCommittee][..]),
         _ => return None,
     };
@@ -345,6 +358,33 @@ mod tests {
             assert!(allowed(s, Route::Internal).is_empty(), "{s}");
             assert!(allowed(s, Route::Outside).is_empty(), "{s}");
         }
+    }
+
+    #[test]
+    fn incoming_enters_at_the_receiving_committee_and_stays_there() {
+        let r = Route::Incoming;
+        assert_eq!(
+            next_parties(Status::ApprovedByCommittee, r),
+            vec![Party::ReceivingCommittee]
+        );
+        assert!(step(Status::ApprovedByCommittee, Action::Expire, r).is_none());
+        let (s, p) = step(Status::ApprovedByCommittee, Action::Revoke, r).unwrap();
+        assert_eq!((s, p), (Status::Revoked, &[Party::ReceivingCommittee][..]));
+        let path = [
+            (Action::Accept, Party::ReceivingCommittee),
+            (Action::Assign, Party::ReceivingCommittee),
+            (Action::Report, Party::Member),
+            (Action::ReturnReceipt, Party::ReceivingCommittee),
+            (Action::Complete, Party::ReceivingCommittee),
+        ];
+        let mut s = Status::ApprovedByCommittee;
+        for (a, p) in path {
+            let (next, parties) = step(s, a, r).unwrap();
+            assert!(parties.contains(&p), "{a:?} by {p:?}");
+            assert!(!parties.contains(&Party::SendingCommittee), "{a:?}");
+            s = next;
+        }
+        assert_eq!(s, Status::Done);
     }
 
     #[test]

@@ -1,0 +1,12 @@
+DROP TABLE migrant_contacts;
+DROP INDEX migrant_records_one_open;
+ALTER TABLE migrant_records DROP COLUMN end_reason;
+ALTER TABLE migrant_records DROP COLUMN lost_contact_reviewed_by;
+ALTER TABLE migrant_records DROP COLUMN lost_contact_reviewed_at;
+ALTER TABLE migrant_records DROP COLUMN host_accepted_by;
+ALTER TABLE migrant_records DROP COLUMN host_accepted_at;
+ALTER TABLE migrant_records DROP COLUMN host_status;
+ALTER TABLE transfer_letters DROP COLUMN voided_at;
+ALTER TABLE transfer_letters DROP COLUMN void_reason;
+ALTER TABLE transfer_letters DROP COLUMN issuing_org_name;
+ALTER TABLE transfer_letters DROP COLUMN serial;
