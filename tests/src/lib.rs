@@ -6,6 +6,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 pub mod fixtures;
+pub mod media_client;
 pub mod ws;
 
 use std::net::SocketAddr;

@@ -86,26 +86,29 @@ impl WsClient {
 
     /// The next frame or close, skipping WebSocket pings and pongs.
     pub async fn incoming(&mut self) -> Incoming {
-        let deadline = tokio::time::Instant::now() + WAIT;
-        loop {
-            let msg = tokio::time::timeout_at(deadline, self.stream.next())
-                .await
-                .expect("nothing arrived in time");
+        self.incoming_for(WAIT).await.expect("nothing arrived in time")
+    }
+
+    /// The next frame or close within `wait`, or `None`.
+    pub async fn incoming_for(&mut self, wait: Duration) -> Option<Incoming> {
+        let deadline = tokio::time::Instant::now() + wait;
+        Some(loop {
+            let Ok(msg) = tokio::time::timeout_at(deadline, self.stream.next()).await else {
+                return None;
+            };
             match msg {
-                Some(Ok(Message::Text(t))) => {
-                    return Incoming::Frame(serde_json::from_str(&t).unwrap());
-                }
+                Some(Ok(Message::Text(t))) => break Incoming::Frame(serde_json::from_str(&t).unwrap()),
                 Some(Ok(Message::Close(c))) => {
                     let (code, reason) = c
                         .map(|CloseFrame { code, reason }| (u16::from(code), reason.to_string()))
                         .unwrap_or((1005, String::new()));
-                    return Incoming::Closed(code, reason);
+                    break Incoming::Closed(code, reason);
                 }
                 Some(Ok(_)) => {}
-                Some(Err(e)) => return Incoming::Closed(1006, e.to_string()),
-                None => return Incoming::Closed(1006, "stream ended".into()),
+                Some(Err(e)) => break Incoming::Closed(1006, e.to_string()),
+                None => break Incoming::Closed(1006, "stream ended".into()),
             }
-        }
+        })
     }
 
     /// The next frame; panics on a close.

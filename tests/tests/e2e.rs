@@ -13,6 +13,7 @@ mod import;
 mod meetings;
 mod members;
 mod migrants;
+mod media;
 mod migrations;
 mod minutes;
 mod motions;

@@ -15,13 +15,20 @@ use hongying_tests::reqwest::Method;
 use hongying_tests::ws::{WsClient, assert_error};
 use hongying_tests::{TestApp, Value, call, json, ok_json};
 
-struct Room {
-    app: TestApp,
+/// (opened_at, closed_at, close_reason) of an attendance interval.
+pub(crate) type Interval = (
+    chrono::NaiveDateTime,
+    Option<chrono::NaiveDateTime>,
+    Option<String>,
+);
+
+pub(crate) struct Room {
+    pub(crate) app: TestApp,
     branch: String,
-    secretary: Caller,
+    pub(crate) secretary: Caller,
     /// (member id, caller) of each member of the branch.
-    members: Vec<(String, Caller)>,
-    meeting: String,
+    pub(crate) members: Vec<(String, Caller)>,
+    pub(crate) meeting: String,
 }
 
 fn congress() -> Value {
@@ -42,7 +49,7 @@ async fn post(app: &TestApp, who: &Caller, path: &str, status: u16) -> Value {
 
 /// A branch of `n` members and its secretary; a congress scheduled, and started unless
 /// `start` is false.
-async fn room_with(n: usize, start: bool, tweak: impl FnOnce(&mut Config)) -> Room {
+pub(crate) async fn room_with(n: usize, start: bool, tweak: impl FnOnce(&mut Config)) -> Room {
     let app = TestApp::spawn_with(tweak).await;
     let tree = app.seed_city_tree().await;
     let branch = app
@@ -105,7 +112,7 @@ async fn room_with(n: usize, start: bool, tweak: impl FnOnce(&mut Config)) -> Ro
 }
 
 impl Room {
-    async fn token(&self, who: &Caller) -> String {
+    pub(crate) async fn token(&self, who: &Caller) -> String {
         let t = post(
             &self.app,
             who,
@@ -117,26 +124,22 @@ impl Room {
     }
 
     /// A socket of `who`, joined; with the `joined` data.
-    async fn enter(&self, who: &Caller) -> (WsClient, Value) {
+    pub(crate) async fn enter(&self, who: &Caller) -> (WsClient, Value) {
         let token = self.token(who).await;
         let mut ws = self.app.ws(who).await;
         let joined = ws.join(&token).await;
         (ws, joined)
     }
 
-    async fn host(&self) -> (WsClient, Value) {
+    pub(crate) async fn host(&self) -> (WsClient, Value) {
         self.enter(&self.secretary).await
     }
 
     /// (opened_at, closed_at, close_reason) of the member's intervals, oldest first.
-    async fn intervals(
+    pub(crate) async fn intervals(
         &self,
         member: &str,
-    ) -> Vec<(
-        chrono::NaiveDateTime,
-        Option<chrono::NaiveDateTime>,
-        Option<String>,
-    )> {
+    ) -> Vec<Interval> {
         let (state, meeting, member) = (
             self.app.state.clone(),
             self.meeting.clone(),
