@@ -86,7 +86,9 @@ impl WsClient {
 
     /// The next frame or close, skipping WebSocket pings and pongs.
     pub async fn incoming(&mut self) -> Incoming {
-        self.incoming_for(WAIT).await.expect("nothing arrived in time")
+        self.incoming_for(WAIT)
+            .await
+            .expect("nothing arrived in time")
     }
 
     /// The next frame or close within `wait`, or `None`.
@@ -97,7 +99,9 @@ impl WsClient {
                 return None;
             };
             match msg {
-                Some(Ok(Message::Text(t))) => break Incoming::Frame(serde_json::from_str(&t).unwrap()),
+                Some(Ok(Message::Text(t))) => {
+                    break Incoming::Frame(serde_json::from_str(&t).unwrap());
+                }
                 Some(Ok(Message::Close(c))) => {
                     let (code, reason) = c
                         .map(|CloseFrame { code, reason }| (u16::from(code), reason.to_string()))

@@ -36,7 +36,10 @@ async fn members_count_while_their_media_flows() {
     // Joined but no media yet: not counted.
     let (ws_a, ja) = r.enter(&r.members[0].1).await;
     let q = host.until("quorum_update", |_| true).await;
-    assert_eq!(q["data"]["present_voting"], 0, "a join alone proves nothing");
+    assert_eq!(
+        q["data"]["present_voting"], 0,
+        "a join alone proves nothing"
+    );
 
     let mut a = MediaClient::start(ws_a, &ja, true).await;
     let (ws_b, jb) = r.enter(&r.members[1].1).await;

@@ -136,10 +136,7 @@ impl Room {
     }
 
     /// (opened_at, closed_at, close_reason) of the member's intervals, oldest first.
-    pub(crate) async fn intervals(
-        &self,
-        member: &str,
-    ) -> Vec<Interval> {
+    pub(crate) async fn intervals(&self, member: &str) -> Vec<Interval> {
         let (state, meeting, member) = (
             self.app.state.clone(),
             self.meeting.clone(),

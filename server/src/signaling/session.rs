@@ -13,9 +13,10 @@ use std::time::{Duration, Instant};
 use actix_ws::{AggregatedMessage, AggregatedMessageStream, CloseCode, CloseReason, Session};
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use hongying_proto::signaling::{
-    ClientFrame, ClientMsg, ErrorFrame, HostAction, Join, PROTOCOL_VERSION, ServerFrame, ServerMsg,
-    SignalCode, close,
+    ClientMsg, ErrorFrame, HostAction, Join, PROTOCOL_VERSION, ServerFrame, ServerMsg, SignalCode,
+    close,
 };
+use hongying_signaling::decode::decode;
 use hongying_signaling::room::{Command, JoinError, JoinRequest, Seat};
 use tokio::sync::mpsc;
 
@@ -88,55 +89,6 @@ pub async fn refuse(mut session: Session, close_code: u16, code: &str, message: 
             description: Some(code.to_string()),
         }))
         .await;
-}
-
-/// Why a text frame could not be decoded, as precisely as the client deserves.
-fn diagnose(text: &str, err: &serde_json::Error) -> (SignalCode, Option<String>, String) {
-    let Ok(value) = serde_json::from_str::<serde_json::Value>(text) else {
-        return (
-            SignalCode::InvalidMessage,
-            None,
-            "消息不是有效的 JSON。".into(),
-        );
-    };
-    let id = value.get("id").and_then(|v| v.as_str()).map(str::to_string);
-    let Some(obj) = value.as_object() else {
-        return (
-            SignalCode::InvalidMessage,
-            id,
-            "消息应为 JSON 对象：{\"v\":1,\"type\":…}。".into(),
-        );
-    };
-    match obj.get("v").and_then(serde_json::Value::as_u64) {
-        None => {
-            return (
-                SignalCode::InvalidMessage,
-                id,
-                "消息缺少协议版本 v。".into(),
-            );
-        }
-        Some(v) if v != u64::from(PROTOCOL_VERSION) => {
-            return (
-                SignalCode::UnsupportedVersion,
-                id,
-                format!("不支持协议版本 {v}，本服务器使用版本 {PROTOCOL_VERSION}。"),
-            );
-        }
-        Some(_) => {}
-    }
-    match obj.get("type").and_then(|t| t.as_str()) {
-        None => (SignalCode::InvalidMessage, id, "消息缺少类型 type。".into()),
-        Some(t) if !ClientMsg::TYPES.contains(&t) => (
-            SignalCode::UnknownMessageType,
-            id,
-            format!("未知的消息类型：{t}。"),
-        ),
-        Some(t) => (
-            SignalCode::InvalidMessage,
-            id,
-            format!("消息 {t} 的字段有误：{err}"),
-        ),
-    }
 }
 
 impl Socket {
@@ -338,30 +290,14 @@ impl Socket {
             .await;
             return None;
         }
-        let f: ClientFrame = match serde_json::from_str(text) {
+        let f = match decode(text, limit) {
             Ok(f) => f,
-            Err(e) => {
-                let (code, id, message) = diagnose(text, &e);
+            Err((code, id, message)) => {
                 self.refuse_frame(id, code, message).await;
                 return (code == SignalCode::UnsupportedVersion)
                     .then(|| End::Close(close::UNSUPPORTED_VERSION, code.as_str().into()));
             }
         };
-        if f.v != PROTOCOL_VERSION {
-            self.refuse_frame(
-                f.id,
-                SignalCode::UnsupportedVersion,
-                format!(
-                    "不支持协议版本 {}，本服务器使用版本 {PROTOCOL_VERSION}。",
-                    f.v
-                ),
-            )
-            .await;
-            return Some(End::Close(
-                close::UNSUPPORTED_VERSION,
-                SignalCode::UnsupportedVersion.as_str().into(),
-            ));
-        }
         self.on_frame(f.id, f.msg).await
     }
 
