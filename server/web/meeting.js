@@ -232,16 +232,19 @@
   }
 
   async function sendOffer(iceRestart) {
+    let answer;
     offerPending = true;
     try {
       const offer = await pc.createOffer(iceRestart ? { iceRestart: true } : undefined);
       await pc.setLocalDescription(offer);
-      const answer = await send("offer", { sdp: pc.localDescription.sdp });
-      await pc.setRemoteDescription({ type: "answer", sdp: answer.data.sdp });
-      await flushCandidates();
+      answer = await send("offer", { sdp: pc.localDescription.sdp });
     } finally {
+      // Cleared as soon as the answer frame is in (this runs before the next frame is
+      // handled): a server offer after it is a new one, queued behind this step.
       offerPending = false;
     }
+    await pc.setRemoteDescription({ type: "answer", sdp: answer.data.sdp });
+    await flushCandidates();
   }
 
   function requestIceRestart() {
