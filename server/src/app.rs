@@ -52,6 +52,7 @@ pub fn build_app(
     crate::openapi::finish(&mut api);
     let table = route_table(&api);
     app.service(web::resource("/ws").route(web::get().to(routes::signaling::ws)))
+        .configure(routes::meet::configure)
         .service(web::redirect("/api/docs", "/api/docs/"))
         .service(SwaggerUi::new("/api/docs/{_:.*}").url("/api/openapi.json", api))
         .app_data(web::Data::new(table))

@@ -4,6 +4,7 @@
 mod audit;
 mod auth;
 mod authz_matrix;
+mod browser;
 mod compliance;
 mod foundation;
 mod grants;

@@ -5,6 +5,7 @@ pub mod auth;
 pub mod compliance;
 pub mod grants;
 pub mod me;
+pub mod meet;
 pub mod meetings;
 pub mod members;
 pub mod migrants;
