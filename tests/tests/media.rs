@@ -44,8 +44,11 @@ async fn members_count_while_their_media_flows() {
     let mut a = MediaClient::start(ws_a, &ja, true).await;
     let (ws_b, jb) = r.enter(&r.members[1].1).await;
     let mut b = MediaClient::start(ws_b, &jb, true).await;
-    a.peer.start_sending();
-    b.peer.start_sending();
+    for p in [&a.peer, &b.peer] {
+        p.sending.audio.store(true, Ordering::Relaxed);
+        p.sending.video.store(true, Ordering::Relaxed);
+        p.start_sending();
+    }
 
     let q = host
         .until("quorum_update", |q| q["present_remote"] == 2)
