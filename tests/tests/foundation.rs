@@ -301,3 +301,22 @@ async fn metrics_are_served_on_their_own_port() {
     // The public port does not serve metrics.
     assert_eq!(app.get("/metrics").await.status(), 404);
 }
+
+#[tokio::test]
+async fn every_operation_id_is_unique() {
+    // Two handlers of the same name in different modules get the same operationId, which
+    // OpenAPI forbids and generated clients trip over.
+    let app = TestApp::spawn().await;
+    let doc: Value = app.get("/api/openapi.json").await.json().await.unwrap();
+    let mut seen = std::collections::HashMap::new();
+    for (path, ops) in doc["paths"].as_object().unwrap() {
+        for (method, op) in ops.as_object().unwrap() {
+            if let Some(id) = op.get("operationId").and_then(Value::as_str)
+                && let Some(other) = seen.insert(id.to_string(), format!("{method} {path}"))
+            {
+                panic!("operationId {id} on {method} {path} and {other}");
+            }
+        }
+    }
+    assert!(seen.len() > 100, "{}", seen.len());
+}

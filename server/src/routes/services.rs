@@ -524,7 +524,7 @@ pub async fn assign_question(
     (status = 422, body = Problem),
 ))]
 #[post("/services/questions/{id}/attachments")]
-pub async fn upload_attachment(
+pub async fn upload_question_attachment(
     state: web::Data<AppState>,
     principal: Principal,
     meta: RequestMeta,
@@ -597,7 +597,7 @@ pub async fn upload_attachment(
     (status = 401, body = Problem), (status = 404, body = Problem),
 ))]
 #[get("/services/attachments/{id}")]
-pub async fn get_attachment(
+pub async fn get_question_attachment(
     state: web::Data<AppState>,
     principal: Principal,
     id: web::Path<String>,
@@ -803,8 +803,8 @@ pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
         .service(close_question)
         .service(rate_question)
         .service(assign_question)
-        .service(upload_attachment)
-        .service(get_attachment)
+        .service(upload_question_attachment)
+        .service(get_question_attachment)
         .service(escalations)
         .service(publish_faq)
         .service(search_faq)
