@@ -110,6 +110,8 @@ pub enum ErrorCode {
     NotAssigned,
     /// The consultation slot is already booked (or withdrawn).
     SlotTaken,
+    /// The consultation's room is not open now (too early, or its time is over).
+    ConsultationNotOpen,
     /// The question has already been rated.
     AlreadyRated,
     /// The question has no answer yet (rating before an answer).
@@ -181,6 +183,7 @@ impl ErrorCode {
             Self::NoExpertAvailable => "no_expert_available",
             Self::NotAssigned => "not_assigned",
             Self::SlotTaken => "slot_taken",
+            Self::ConsultationNotOpen => "consultation_not_open",
             Self::AlreadyRated => "already_rated",
             Self::NotAnswered => "not_answered",
             Self::QuestionClosed => "question_closed",

@@ -56,11 +56,14 @@ pub struct JoinGrants {
     pub host: bool,
 }
 
-/// Answer of `POST /api/v1/meetings/{id}/join-token`.
+/// Answer of `POST /api/v1/meetings/{id}/join-token` and
+/// `POST /api/v1/services/consultations/{id}/join-token`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct JoinTokenResponse {
-    /// A short-lived JWT for this meeting only; send it in the `join` message.
+    /// A short-lived JWT for this room only; send it in the `join` message.
     pub token: String,
+    /// The room: the meeting's id, or `consultation:<id>` for a consultation's room (the
+    /// `meeting_id` of its room state).
     pub meeting_id: String,
     pub expires_at: chrono::DateTime<chrono::Utc>,
     pub grants: JoinGrants,

@@ -497,6 +497,9 @@ pub struct ServicesConfig {
     pub inactivity_close_days: u32,
     /// How often the server runs the escalation and auto-close sweep, in seconds.
     pub sweep_interval_secs: u64,
+    /// Minutes before a booked consultation's start from which its two participants may
+    /// enter the room (to test camera and sound); it closes to newcomers at the slot's end.
+    pub consultation_open_early_minutes: u32,
 }
 
 impl Default for ServicesConfig {
@@ -518,6 +521,7 @@ impl Default for ServicesConfig {
             accept_timeout_hours: 24,
             inactivity_close_days: 7,
             sweep_interval_secs: 300,
+            consultation_open_early_minutes: 10,
         }
     }
 }

@@ -66,7 +66,7 @@ impl MediaClient {
                         ws.request("candidate", Some(serde_json::to_value(c).unwrap())).await;
                     }
                     Some((ty, data)) = send_rx.recv() => {
-                        ws.request(&ty, Some(data)).await;
+                        ws.request(&ty, (!data.is_null()).then_some(data)).await;
                     }
                 }
             }
@@ -79,7 +79,7 @@ impl MediaClient {
         }
     }
 
-    /// Sends a request (its answer arrives among the frames).
+    /// Sends a request (its answer arrives among the frames); `Value::Null` sends none.
     pub fn request(&self, ty: &str, data: Value) {
         let _ = self.send.send((ty.to_string(), data));
     }

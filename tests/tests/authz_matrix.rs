@@ -215,6 +215,7 @@ const POLICY: &[Policy] = &[
     p("POST /api/v1/services/questions/{id}/consultations", Scoped, "/api/v1/services/questions/{question}/consultations", Some(r#"{"slot_id":"{slot}"}"#)),
     p("GET /api/v1/services/consultations/{id}", Scoped, "/api/v1/services/consultations/{consultation}", None),
     p("POST /api/v1/services/consultations/{id}/cancel", Scoped, "/api/v1/services/consultations/{consultation}/cancel", None),
+    p("POST /api/v1/services/consultations/{id}/join-token", Scoped, "/api/v1/services/consultations/{consultation}/join-token", None),
     p("GET /api/v1/services/orgs/{org_id}/stats", Scoped, "/api/v1/services/orgs/{org}/stats", None),
 ];
 

@@ -1262,3 +1262,184 @@ async fn self_registration_when_allowed_is_rate_limited_per_address() {
     )
     .await;
 }
+
+/// Polls the consultation until `pred` holds (the room records its start and end
+/// asynchronously, from its own task).
+async fn consultation_until(
+    app: &TestApp,
+    who: &Caller,
+    id: &str,
+    pred: impl Fn(&Value) -> bool,
+) -> Value {
+    let path = format!("/api/v1/services/consultations/{id}");
+    let mut last = Value::Null;
+    for _ in 0..100 {
+        last = ok_json(get(app, &fresh(app, who), &path).await, 200).await;
+        if pred(&last) {
+            return last;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("consultation never reached the expected state: {last}");
+}
+
+#[tokio::test]
+async fn a_booked_consultation_is_a_one_to_one_video_room_and_its_duration_is_recorded() {
+    use hongying_proto::signaling::MediaKind;
+    use hongying_tests::media_client::MediaClient;
+    use std::sync::atomic::Ordering;
+
+    let app = TestApp::spawn_with(|c| {
+        spawn_config(c);
+        c.media.enabled = true;
+        c.media.no_media_timeout_ms = 2_000;
+    })
+    .await;
+    let w = world(&app).await;
+    let q = ask(&app, &w.farmer, "agri", "玉米叶子发黄，是缺肥还是生病？").await;
+    let q_path = format!("/api/v1/services/questions/{}", q["id"].as_str().unwrap());
+    ok_json(
+        post(&app, &w.town_agri.1, &format!("{q_path}/accept"), json!({})).await,
+        200,
+    )
+    .await;
+    let now = app.state.clock.now().and_utc();
+    let mut booked = Vec::new();
+    for start in [now + Duration::minutes(5), now + Duration::hours(3)] {
+        let s = ok_json(
+            post(
+                &app,
+                &w.town_agri.1,
+                "/api/v1/services/slots",
+                json!({"starts_at": start, "ends_at": start + Duration::minutes(30)}),
+            )
+            .await,
+            201,
+        )
+        .await;
+        let c = ok_json(
+            post(
+                &app,
+                &w.farmer,
+                &format!("{q_path}/consultations"),
+                json!({"slot_id": s["id"]}),
+            )
+            .await,
+            201,
+        )
+        .await;
+        booked.push(c["id"].as_str().unwrap().to_string());
+    }
+    let (soon, later) = (booked[0].clone(), booked[1].clone());
+    let token_path = |id: &str| format!("/api/v1/services/consultations/{id}/join-token");
+
+    // Hours before its slot the room is not open yet; a third person never learns it exists.
+    expect_problem(
+        post(&app, &w.farmer, &token_path(&later), json!({})).await,
+        409,
+        "consultation_not_open",
+    )
+    .await;
+    expect_problem(
+        post(&app, &w.county_agri.1, &token_path(&soon), json!({})).await,
+        404,
+        "not_found",
+    )
+    .await;
+
+    // Five minutes before the start both may enter: the expert hosts the room.
+    let te = ok_json(
+        post(&app, &w.town_agri.1, &token_path(&soon), json!({})).await,
+        200,
+    )
+    .await;
+    let tf = ok_json(
+        post(&app, &w.farmer, &token_path(&soon), json!({})).await,
+        200,
+    )
+    .await;
+    assert_eq!(te["meeting_id"], format!("consultation:{soon}"));
+    assert_eq!(te["grants"]["host"], true);
+    assert_eq!(tf["grants"]["host"], false);
+
+    let mut ws_e = app.ws(&w.town_agri.1).await;
+    let je = ws_e.join(te["token"].as_str().unwrap()).await;
+    assert!(je["room"]["quorum"].is_null(), "no quorum here: {je}");
+    assert_eq!(je["room"]["title"], "与刘农技的视频咨询");
+    let mut ws_f = app.ws(&w.farmer).await;
+    let jf = ws_f.join(tf["token"].as_str().unwrap()).await;
+    // A consultation is not a meeting: no votes in its room.
+    ws_f.ask_err(
+        "cast_ballot",
+        Some(json!({"motion_id": "none", "choice": "yes"})),
+        "not_a_voter",
+    )
+    .await;
+    // Joined alone, nothing has started yet.
+    let c = ok_json(
+        get(
+            &app,
+            &w.farmer,
+            &format!("/api/v1/services/consultations/{soon}"),
+        )
+        .await,
+        200,
+    )
+    .await;
+    assert_eq!(c["status"], "booked");
+
+    let mut expert = MediaClient::start(ws_e, &je, true).await;
+    let mut farmer = MediaClient::start(ws_f, &jf, true).await;
+    for p in [&expert.peer, &farmer.peer] {
+        p.sending.audio.store(true, Ordering::Relaxed);
+        p.sending.video.store(true, Ordering::Relaxed);
+        p.start_sending();
+    }
+    let (pe, pf) = (expert.participant_id.clone(), farmer.participant_id.clone());
+    for _ in 0..200 {
+        let both = expert.peer.received_from(&pf, MediaKind::Audio) > 20
+            && expert.peer.received_from(&pf, MediaKind::Video) > 20
+            && farmer.peer.received_from(&pe, MediaKind::Audio) > 20
+            && farmer.peer.received_from(&pe, MediaKind::Video) > 20;
+        if both {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(
+        expert.peer.received_from(&pf, MediaKind::Video) > 20,
+        "the expert sees the farmer"
+    );
+    assert!(
+        farmer.peer.received_from(&pe, MediaKind::Audio) > 20,
+        "the farmer hears the expert"
+    );
+
+    // With both proven present the consultation runs.
+    let running =
+        consultation_until(&app, &w.farmer, &soon, |c| c["status"] == "in_progress").await;
+    assert!(running["started_at"].is_string());
+
+    // Twenty minutes later both hang up: the room empties and the duration is recorded.
+    app.state.clock.advance(Duration::minutes(20));
+    farmer.request("leave", Value::Null);
+    farmer.until("ack", |_| true).await;
+    expert.request("leave", Value::Null);
+    expert.until("ack", |_| true).await;
+    let done = consultation_until(&app, &w.farmer, &soon, |c| c["status"] == "completed").await;
+    let secs = done["duration_seconds"].as_i64().unwrap();
+    assert!(
+        (20 * 60..21 * 60).contains(&secs),
+        "twenty minutes of consultation recorded as {secs} s"
+    );
+    assert_eq!(audit_count(&app, "service.consultation_begin").await, 1);
+    assert_eq!(audit_count(&app, "service.consultation_record").await, 1);
+
+    // Over: the room admits nobody any more.
+    expect_problem(
+        post(&app, &fresh(&app, &w.farmer), &token_path(&soon), json!({})).await,
+        409,
+        "illegal_transition",
+    )
+    .await;
+}

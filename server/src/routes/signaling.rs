@@ -42,8 +42,43 @@ pub async fn issue_join_token(
     Ok(web::Json(t))
 }
 
+/// Issues a short-lived join token for a booked consultation's one-to-one room: to its
+/// expert (with the host grant: he may end it) and its asker, from
+/// `services.consultation_open_early_minutes` before the slot's start to its end (a
+/// running consultation stays open to them). The room has no quorum; the consultation
+/// runs while both are present and its duration is recorded when they have left.
+#[utoipa::path(tag = "services", params(("id" = String, Path)), responses(
+    (status = 200, body = JoinTokenResponse),
+    (status = 401, body = Problem), (status = 404, body = Problem),
+    (status = 409, body = Problem, description = "consultation_not_open, illegal_transition"),
+))]
+#[post("/services/consultations/{id}/join-token")]
+pub async fn issue_consultation_join_token(
+    state: web::Data<AppState>,
+    principal: Principal,
+    id: web::Path<String>,
+) -> AppResult<web::Json<JoinTokenResponse>> {
+    let now = state.clock.now();
+    let id = id.into_inner();
+    let tokens = state.tokens.clone();
+    let issuer = state.config.auth.issuer.clone();
+    let ttl = state.config.auth.join_ttl_secs;
+    let early =
+        chrono::Duration::minutes(state.config.services.consultation_open_early_minutes.into());
+    let t = state
+        .db
+        .run(move |c| {
+            join_token::issue_for_consultation(
+                c, &tokens, &issuer, ttl, &principal, &id, now, early,
+            )
+        })
+        .await?;
+    Ok(web::Json(t))
+}
+
 pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
-    cfg.service(issue_join_token);
+    cfg.service(issue_join_token)
+        .service(issue_consultation_join_token);
 }
 
 /// `GET /ws`: the signaling socket (protocol in docs/signaling.md). The device presents

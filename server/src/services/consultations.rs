@@ -309,6 +309,88 @@ pub fn join_allowed(
     Ok((expert.account_id, row.asker_account_id))
 }
 
+/// Who may enter a consultation's room now, and as what: [`join_allowed`], and the time
+/// is from `open_early` before the slot's start to its end (a running consultation
+/// stays open to its two people: a dropped phone comes back after the slot's end too).
+/// Returns whether the caller is the expert, who hosts the room (he may end it).
+pub fn room_grant(
+    conn: &mut AnyConnection,
+    principal: &Principal,
+    consultation_id: &str,
+    now: NaiveDateTime,
+    open_early: chrono::Duration,
+) -> AppResult<bool> {
+    let (expert_account, _) = join_allowed(conn, principal, consultation_id)?;
+    let row = store::find_consultation(conn, consultation_id)?.ok_or(AppError::NotFound)?;
+    let at = |t: NaiveDateTime| (t + chrono::Duration::hours(8)).format("%Y-%m-%d %H:%M");
+    if row.status == "booked" {
+        if now < row.starts_at - open_early {
+            return Err(conflict(
+                ErrorCode::ConsultationNotOpen,
+                &format!(
+                    "视频咨询 {} 开始，开始前 {} 分钟可进入。",
+                    at(row.starts_at),
+                    open_early.num_minutes()
+                ),
+            ));
+        }
+        if now >= row.ends_at {
+            return Err(conflict(
+                ErrorCode::ConsultationNotOpen,
+                &format!("预约的时段已于 {} 结束，请重新预约。", at(row.ends_at)),
+            ));
+        }
+    }
+    Ok(expert_account == principal.account_id)
+}
+
+/// The title a consultation's room shows; 409 when it is not booked or running.
+pub fn room_title(conn: &mut AnyConnection, consultation_id: &str) -> AppResult<String> {
+    let row = store::find_consultation(conn, consultation_id)?.ok_or(AppError::NotFound)?;
+    if !matches!(row.status.as_str(), "booked" | "in_progress") {
+        return Err(AppError::IllegalTransition {
+            from: row.status,
+            allowed: vec![],
+        });
+    }
+    let expert = store::find_expert(conn, &row.expert_id)?.ok_or(AppError::NotFound)?;
+    Ok(format!("与{}的视频咨询", expert.name))
+}
+
+/// The room's occupants changed. Both proven present: the consultation runs from now
+/// (again while running: nothing). Returns whether the room is over: nobody is left.
+pub fn room_occupancy(
+    conn: &mut AnyConnection,
+    consultation_id: &str,
+    joined: usize,
+    present: usize,
+    now: NaiveDateTime,
+) -> AppResult<bool> {
+    if present >= 2 {
+        let row = store::find_consultation(conn, consultation_id)?.ok_or(AppError::NotFound)?;
+        if row.status == "booked" {
+            begin_consultation(conn, consultation_id, now)?;
+        }
+    }
+    Ok(joined == 0)
+}
+
+/// The room closed (both left, or the expert ended it): a running
+/// consultation ends now with its duration; one that never started stays booked, so
+/// the two may still meet within the slot. A node that stops does not close it: the
+/// two come back to a room on another node and the consultation runs on.
+pub fn room_closed(
+    conn: &mut AnyConnection,
+    consultation_id: &str,
+    now: NaiveDateTime,
+) -> AppResult<()> {
+    let row = store::find_consultation(conn, consultation_id)?.ok_or(AppError::NotFound)?;
+    if row.status == "in_progress" {
+        end_consultation(conn, consultation_id, now)?;
+    }
+    Ok(())
+}
+
 fn system_audit(
     conn: &mut AnyConnection,
     row: &ConsultationRow,

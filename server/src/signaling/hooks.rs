@@ -1,6 +1,7 @@
 //! The rooms' view of the world: attendance, quorum and ballots through the meetings and
 //! motions services, so that a member in a room is counted and votes under exactly the
-//! rules that apply over REST.
+//! rules that apply over REST. A consultation's room has no attendance, quorum or votes:
+//! its occupancy starts and ends the consultation.
 
 use std::time::Duration;
 
@@ -9,11 +10,13 @@ use hongying_proto::signaling::{CastBallot, QuorumState, VoteChoice};
 use hongying_signaling::quorum::assess_quorum;
 use hongying_signaling::room::{HookError, RoomHooks};
 
+use super::RoomKey;
 use crate::config::MeetingsConfig;
 use crate::db::Db;
 use crate::error::AppError;
 use crate::meetings::{attendance, quorum};
 use crate::motions::service::{self as motions, BallotChoice};
+use crate::services::consultations;
 use crate::state::Clock;
 use crate::store::meetings as meetings_store;
 use crate::store::motions as motions_store;
@@ -45,6 +48,9 @@ impl RoomHooks for DbHooks {
         member_id: &str,
         media_proven: bool,
     ) -> Result<Option<String>, HookError> {
+        if let RoomKey::Consultation(_) = RoomKey::parse(meeting_id) {
+            return Ok(None);
+        }
         let (m, who, now, within) = (
             meeting_id.to_string(),
             member_id.to_string(),
@@ -75,6 +81,9 @@ impl RoomHooks for DbHooks {
         seen_ago: Duration,
         reason: &str,
     ) {
+        if let RoomKey::Consultation(_) = RoomKey::parse(meeting_id) {
+            return;
+        }
         let (m, who, why) = (
             meeting_id.to_string(),
             member_id.to_string(),
@@ -91,6 +100,17 @@ impl RoomHooks for DbHooks {
     }
 
     async fn close_all(&self, meeting_id: &str, reason: &str) {
+        if let RoomKey::Consultation(id) = RoomKey::parse(meeting_id) {
+            let (id, now) = (id.to_string(), self.clock.now());
+            if let Err(e) = self
+                .db
+                .run(move |c| consultations::room_closed(c, &id, now))
+                .await
+            {
+                tracing::warn!(error = %e, meeting_id, "recording the consultation's end failed");
+            }
+            return;
+        }
         let (m, why, now) = (meeting_id.to_string(), reason.to_string(), self.clock.now());
         match self
             .db
@@ -103,6 +123,9 @@ impl RoomHooks for DbHooks {
     }
 
     async fn quorum(&self, meeting_id: &str) -> Option<QuorumState> {
+        if let RoomKey::Consultation(_) = RoomKey::parse(meeting_id) {
+            return None;
+        }
         let (m, policy, now) = (
             meeting_id.to_string(),
             self.policy.clone(),
@@ -141,6 +164,9 @@ impl RoomHooks for DbHooks {
         member_id: &str,
         ballot: &CastBallot,
     ) -> Result<(), HookError> {
+        if let RoomKey::Consultation(_) = RoomKey::parse(meeting_id) {
+            return Err(hook_error(&AppError::NotFound));
+        }
         let (m, who, b, policy, now) = (
             meeting_id.to_string(),
             member_id.to_string(),
@@ -173,5 +199,24 @@ impl RoomHooks for DbHooks {
             })
             .await
             .map_err(|e| hook_error(&e))
+    }
+
+    async fn occupancy(&self, room_id: &str, joined: usize, present: usize) -> Option<String> {
+        let RoomKey::Consultation(id) = RoomKey::parse(room_id) else {
+            return None;
+        };
+        let (id, now) = (id.to_string(), self.clock.now());
+        match self
+            .db
+            .run(move |c| consultations::room_occupancy(c, &id, joined, present, now))
+            .await
+        {
+            Ok(true) => Some("consultation_ended".into()),
+            Ok(false) => None,
+            Err(e) => {
+                tracing::warn!(error = %e, room_id, "recording the consultation's start failed");
+                None
+            }
+        }
     }
 }

@@ -8,6 +8,8 @@
 //! Granted to members of the meeting's body (or its frozen roster) and invited observers
 //! (publish + subscribe), and with the host grant to the meeting's host and recorder and to
 //! managers of its organization. The meeting must be scheduled or in progress.
+//!
+//! A consultation's one-to-one room has its own tokens, for its two people only.
 
 use chrono::NaiveDateTime;
 use hongying_proto::ErrorCode;
@@ -15,11 +17,13 @@ use hongying_proto::meetings::MeetingStatus;
 use hongying_proto::signaling::{JOIN_AUDIENCE, JoinGrants, JoinTokenResponse};
 use serde::{Deserialize, Serialize};
 
+use super::RoomKey;
 use crate::auth::Principal;
 use crate::auth::tokens::{HasExpiry, TokenService};
 use crate::db::AnyConnection;
 use crate::error::{AppError, AppResult};
 use crate::meetings::{self, service::status_of, service::utc};
+use crate::services::consultations;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct JoinClaims {
@@ -28,7 +32,7 @@ pub struct JoinClaims {
     /// Session family of the device that asked; the socket must present an access token
     /// of the same account.
     pub sid: String,
-    /// Meeting id.
+    /// The room: a meeting id, or a consultation's room id (see [`RoomKey`]).
     pub mid: String,
     /// The member the account speaks for, if any (observers from outside may have none).
     #[serde(default)]
@@ -99,14 +103,66 @@ pub fn issue(
     now: NaiveDateTime,
 ) -> AppResult<JoinTokenResponse> {
     let grants = grants_for(conn, principal, meeting_id)?;
+    let ticket = Ticket {
+        room_id: meeting_id,
+        member_id: principal.member_id.clone(),
+        grants,
+    };
+    sign(tokens, issuer, ttl_secs, principal, ticket, now)
+}
+
+/// Issues a join token for a consultation's one-to-one room: to its expert (as host, so
+/// he can end it) and its asker, in the consultation's time (see
+/// [`consultations::room_grant`]). The token names no member: a consultation counts
+/// toward no attendance, even when the asker is a party member.
+#[allow(clippy::too_many_arguments)]
+pub fn issue_for_consultation(
+    conn: &mut AnyConnection,
+    tokens: &TokenService,
+    issuer: &str,
+    ttl_secs: u64,
+    principal: &Principal,
+    consultation_id: &str,
+    now: NaiveDateTime,
+    open_early: chrono::Duration,
+) -> AppResult<JoinTokenResponse> {
+    let host = consultations::room_grant(conn, principal, consultation_id, now, open_early)?;
+    let room_id = RoomKey::consultation(consultation_id);
+    let ticket = Ticket {
+        room_id: &room_id,
+        member_id: None,
+        grants: JoinGrants {
+            publish: true,
+            subscribe: true,
+            host,
+        },
+    };
+    sign(tokens, issuer, ttl_secs, principal, ticket, now)
+}
+
+/// What a token admits to.
+struct Ticket<'a> {
+    room_id: &'a str,
+    member_id: Option<String>,
+    grants: JoinGrants,
+}
+
+fn sign(
+    tokens: &TokenService,
+    issuer: &str,
+    ttl_secs: u64,
+    principal: &Principal,
+    ticket: Ticket<'_>,
+    now: NaiveDateTime,
+) -> AppResult<JoinTokenResponse> {
     let iat = now.and_utc().timestamp();
     let exp = iat + ttl_secs as i64;
     let claims = JoinClaims {
         sub: principal.account_id.clone(),
         sid: principal.session_id.clone(),
-        mid: meeting_id.to_string(),
-        mem: principal.member_id.clone(),
-        grants,
+        mid: ticket.room_id.to_string(),
+        mem: ticket.member_id,
+        grants: ticket.grants,
         iss: issuer.to_string(),
         aud: JOIN_AUDIENCE.to_string(),
         iat,
@@ -116,9 +172,9 @@ pub fn issue(
     let token = tokens.sign(&claims)?;
     Ok(JoinTokenResponse {
         token,
-        meeting_id: meeting_id.to_string(),
+        meeting_id: ticket.room_id.to_string(),
         expires_at: utc(now + chrono::Duration::seconds(ttl_secs as i64)),
-        grants,
+        grants: ticket.grants,
     })
 }
 

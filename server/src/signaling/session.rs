@@ -376,8 +376,20 @@ impl Socket {
     }
 
     /// "End the meeting" from the host's socket ends it as `POST /meetings/{id}/end`
-    /// does (same rights, same audit), then closes the room.
+    /// does (same rights, same audit), then closes the room. In a consultation's room the
+    /// host is its expert, and ending closes the room, which ends the consultation.
     async fn end_meeting(&mut self, id: Option<String>, meeting_id: String) -> Option<End> {
+        if let super::RoomKey::Consultation(_) = super::RoomKey::parse(&meeting_id) {
+            // The expert hangs up: the room closes and its hook records the end.
+            self.reply(id, ServerMsg::Ack).await;
+            self.state.signaling.tell_room(
+                &meeting_id,
+                super::hub::RoomEvent::End {
+                    reason: "consultation_ended".into(),
+                },
+            );
+            return None;
+        }
         let m = meeting_id.clone();
         let r = self
             .state

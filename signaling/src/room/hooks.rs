@@ -52,4 +52,20 @@ pub trait RoomHooks: Send + Sync + 'static {
         member_id: &str,
         ballot: &CastBallot,
     ) -> impl Future<Output = Result<(), HookError>> + Send;
+
+    /// Who is in the room changed: `joined` participants are seated, `present` of them
+    /// are proven present (media flowing, or seated when the room runs without media).
+    /// A room kind whose life follows its occupants (a one-to-one consultation: it runs
+    /// while both are there, it is over when both have gone) answers `true` to end the
+    /// room now. Meetings end over HTTP or by their host instead, so by default nothing
+    /// happens.
+    fn occupancy(
+        &self,
+        room_id: &str,
+        joined: usize,
+        present: usize,
+    ) -> impl Future<Output = Option<String>> + Send {
+        let _ = (room_id, joined, present);
+        std::future::ready(None)
+    }
 }

@@ -370,7 +370,7 @@ impl<H: RoomHooks> Room<H> {
         self.order.push(pid.clone());
         self.send_joined(&pid, request_id, false);
         self.broadcast_except(&pid, ServerMsg::ParticipantJoined(view));
-        self.push_quorum().await;
+        self.presence_changed().await;
         true
     }
 
@@ -450,6 +450,28 @@ impl<H: RoomHooks> Room<H> {
             if let Some(out) = &m.outbox {
                 let _ = out.send(f.clone());
             }
+        }
+    }
+
+    /// Someone came, went, or his media proof changed: the hosts get the quorum, and the
+    /// room's kind may decide that the room is over.
+    async fn presence_changed(&mut self) {
+        self.push_quorum().await;
+        let joined = self.members.len();
+        let present = if self.media.is_some() {
+            self.members
+                .values()
+                .filter(|m| m.view.media_proven)
+                .count()
+        } else {
+            joined
+        };
+        if let Some(reason) = self
+            .hooks
+            .occupancy(&self.meeting_id, joined, present)
+            .await
+        {
+            self.end(&reason).await;
         }
     }
 
@@ -745,7 +767,7 @@ impl<H: RoomHooks> Room<H> {
             participant_id: pid.to_string(),
             reason: reason.into(),
         });
-        self.push_quorum().await;
+        self.presence_changed().await;
     }
 
     /// Participants whose resume window lapsed leave; their interval closes at the last
@@ -916,7 +938,7 @@ impl<H: RoomHooks> Room<H> {
                     m.view.media_proven = true;
                 }
                 self.updated(&participant);
-                self.push_quorum().await;
+                self.presence_changed().await;
             }
             MediaEvent::MediaLost {
                 participant,
@@ -937,7 +959,7 @@ impl<H: RoomHooks> Room<H> {
                         .await;
                 }
                 self.updated(&participant);
-                self.push_quorum().await;
+                self.presence_changed().await;
             }
             MediaEvent::ActiveSpeaker { participant } => {
                 let f = frame(

@@ -13,6 +13,7 @@ use super::*;
 use crate::cluster::LocalPresence;
 
 #[derive(Default)]
+/// Rooms whose id starts with `call-` end when empty, as a consultation's does.
 struct Fake {
     calls: Mutex<Vec<String>>,
     open: Mutex<std::collections::HashSet<String>>,
@@ -88,6 +89,13 @@ impl RoomHooks for Fake {
             .unwrap()
             .push(format!("ballot {member_id}"));
         Ok(())
+    }
+    async fn occupancy(&self, room_id: &str, joined: usize, present: usize) -> Option<String> {
+        self.calls
+            .lock()
+            .unwrap()
+            .push(format!("occupancy {joined} {present}"));
+        (room_id.starts_with("call-") && joined == 0).then(|| "call_over".to_string())
     }
 }
 
@@ -521,4 +529,37 @@ async fn a_joining_host_sees_the_title_and_the_last_quorum() {
     room.send(Command::Refresh).await;
     host.until(|m| matches!(m, ServerMsg::QuorumUpdate(q) if q.present_voting == 2))
         .await;
+}
+
+#[tokio::test]
+async fn a_room_whose_kind_follows_its_occupants_ends_when_the_last_one_leaves() {
+    let (reg, hooks) = setup(Duration::from_secs(30));
+    let call = reg.room("call-1");
+    let meeting = reg.room("m1");
+    let mut a = join(&call, "a", false).await;
+    let mut b = join(&call, "b", false).await;
+    let mut m = join(&meeting, "c", false).await;
+    assert!(matches!(a.ask("1", ClientMsg::Leave).await, ServerMsg::Ack));
+    assert!(!call.is_closed(), "one is still there");
+    assert!(matches!(b.ask("2", ClientMsg::Leave).await, ServerMsg::Ack));
+    for _ in 0..100 {
+        if call.is_closed() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(call.is_closed(), "the empty call's room ended");
+    assert_eq!(hooks.count("close_all call_over"), 1);
+    let occupancy: Vec<String> = hooks
+        .calls()
+        .into_iter()
+        .filter(|c| c.starts_with("occupancy"))
+        .collect();
+    // Without media, the seated are the present; the meeting's room saw its own joiner.
+    assert!(occupancy.starts_with(&["occupancy 1 1".to_string(), "occupancy 2 2".to_string()]));
+    assert!(occupancy.ends_with(&["occupancy 1 1".to_string(), "occupancy 0 0".to_string()]));
+    // A meeting's room stays open when its last participant leaves.
+    assert!(matches!(m.ask("3", ClientMsg::Leave).await, ServerMsg::Ack));
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert!(!meeting.is_closed());
 }
