@@ -4,11 +4,20 @@
 
 use std::sync::Arc;
 
-use hongying_signaling::media::testing::TestPeer;
+use hongying_proto::signaling::IceServer;
+use hongying_signaling::media::testing::{PeerOptions, TestPeer};
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
 use crate::ws::{Incoming, WsClient};
+
+/// How a [`MediaClient`] connects.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Options {
+    /// Use the join answer's `ice_servers` with ICE transport policy `relay`: the client
+    /// gathers only TURN relay candidates, so its media can reach the SFU only through TURN.
+    pub relay_only: bool,
+}
 
 pub struct MediaClient {
     pub peer: Arc<TestPeer>,
@@ -20,8 +29,32 @@ pub struct MediaClient {
 impl MediaClient {
     /// Takes over a joined socket: creates the peer connection, publishes (when `publish`)
     /// with the first offer, and relays negotiation in the background.
-    pub async fn start(mut ws: WsClient, joined: &Value, publish: bool) -> MediaClient {
-        let peer = TestPeer::new(publish).await.unwrap();
+    pub async fn start(ws: WsClient, joined: &Value, publish: bool) -> MediaClient {
+        Self::start_with(ws, joined, publish, Options::default()).await
+    }
+
+    /// As [`MediaClient::start`], connecting as `options` says.
+    pub async fn start_with(
+        mut ws: WsClient,
+        joined: &Value,
+        publish: bool,
+        options: Options,
+    ) -> MediaClient {
+        let peer = if options.relay_only {
+            let ice_servers: Vec<IceServer> = serde_json::from_value(joined["ice_servers"].clone())
+                .expect("the join answer's ice_servers");
+            TestPeer::with_options(
+                publish,
+                PeerOptions {
+                    ice_servers,
+                    relay_only: true,
+                },
+            )
+            .await
+            .unwrap()
+        } else {
+            TestPeer::new(publish).await.unwrap()
+        };
         let participant_id = joined["participant_id"].as_str().unwrap().to_string();
         let (frames_tx, frames) = mpsc::unbounded_channel();
         let (send, mut send_rx) = mpsc::unbounded_channel::<(String, Value)>();

@@ -24,6 +24,7 @@ mod services;
 mod signaling;
 mod story_village_congress;
 mod transfers;
+mod turn;
 mod ws;
 
 #[test]

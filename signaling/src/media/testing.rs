@@ -3,8 +3,9 @@
 //! receive, and a harness that plays the room's part (relays offers, answers and candidates)
 //! with an optional UDP impairment proxy between a client and the SFU.
 //!
-//! Network rule: clients bind 127.0.0.1 only and have no ICE servers, so every candidate and
-//! every check stays on loopback.
+//! Network rule: clients bind 127.0.0.1 only and have no ICE servers unless a test hands them
+//! a TURN server on loopback ([`PeerOptions`]), so every candidate and every check stays on
+//! loopback.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::HashMap;
@@ -14,7 +15,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use hongying_proto::signaling::{IceCandidate, MediaKind};
+use hongying_proto::signaling::{IceCandidate, IceServer, MediaKind};
 use rtc::ice::mdns::MulticastDnsMode;
 use rtc::interceptor::Slot;
 use rtc::media_stream::MediaStreamTrack;
@@ -34,8 +35,8 @@ use webrtc::media_stream::track_local::static_rtp::TrackLocalStaticRTP;
 use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
 use webrtc::peer_connection::{
     PeerConnection, PeerConnectionBuilder, PeerConnectionEventHandler, RTCConfigurationBuilder,
-    RTCIceCandidateInit, RTCPeerConnectionIceEvent, RTCPeerConnectionState, RTCSessionDescription,
-    SettingEngineBuilder,
+    RTCIceCandidateInit, RTCIceServer, RTCIceTransportPolicy, RTCPeerConnectionIceEvent,
+    RTCPeerConnectionState, RTCSessionDescription, SettingEngineBuilder,
 };
 use webrtc::rtp_transceiver::RtpSender;
 
@@ -121,6 +122,17 @@ pub struct Sending {
     pub sent_video: AtomicU64,
 }
 
+/// How a client reaches the SFU. The default is host candidates on 127.0.0.1 and no ICE
+/// servers.
+#[derive(Debug, Clone, Default)]
+pub struct PeerOptions {
+    /// As the join answer hands them out (TURN with credentials, STUN without).
+    pub ice_servers: Vec<IceServer>,
+    /// ICE transport policy `relay`: only TURN relay candidates are gathered and used, as a
+    /// phone behind a firewall that lets nothing but the TURN server through.
+    pub relay_only: bool,
+}
+
 pub struct TestPeer {
     pc: Arc<dyn PeerConnection>,
     pub received: Arc<Received>,
@@ -138,6 +150,11 @@ pub struct TestPeer {
 impl TestPeer {
     /// A loopback client; with `publish`, one audio and one video track (sendrecv).
     pub async fn new(publish: bool) -> Result<Arc<Self>, String> {
+        Self::with_options(publish, PeerOptions::default()).await
+    }
+
+    /// A loopback client with ICE servers and, optionally, relay-only ICE.
+    pub async fn with_options(publish: bool, options: PeerOptions) -> Result<Arc<Self>, String> {
         let (me, registry) = media_engine().map_err(|e| e.to_string())?;
         let (kf_tx, mut kf_rx) = mpsc::unbounded_channel::<(String, KeyframeRequest)>();
         let registry = registry.with(
@@ -160,8 +177,21 @@ impl TestPeer {
         let se = SettingEngineBuilder::new()
             .with_multicast_dns_mode(MulticastDnsMode::Disabled)
             .build();
+        let ice_servers = options
+            .ice_servers
+            .into_iter()
+            .map(|s| RTCIceServer {
+                urls: s.urls,
+                username: s.username.unwrap_or_default(),
+                credential: s.credential.unwrap_or_default(),
+            })
+            .collect();
+        let mut configuration = RTCConfigurationBuilder::new().with_ice_servers(ice_servers);
+        if options.relay_only {
+            configuration = configuration.with_ice_transport_policy(RTCIceTransportPolicy::Relay);
+        }
         let pc = PeerConnectionBuilder::new()
-            .with_configuration(RTCConfigurationBuilder::new().build())
+            .with_configuration(configuration.build())
             .with_media_engine(me)
             .with_setting_engine(se)
             .with_interceptor_registry(registry)
@@ -315,6 +345,20 @@ impl TestPeer {
             })
             .await
             .map_err(|e| e.to_string())
+    }
+
+    /// The type (`host`, `srflx`, `prflx`, `relay`) of the local candidate of the pair ICE
+    /// selected; `None` before it has selected one (or without a sender).
+    pub async fn selected_local_candidate_type(&self) -> Option<String> {
+        for sender in self.pc.get_senders().await {
+            let Ok(Some(dtls)) = sender.transport().await else {
+                continue;
+            };
+            if let Ok(Some(pair)) = dtls.ice_transport().get_selected_candidate_pair().await {
+                return Some(pair.local().typ.to_string());
+            }
+        }
+        None
     }
 
     pub fn take_candidates(&self) -> Option<mpsc::UnboundedReceiver<IceCandidate>> {
