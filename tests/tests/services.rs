@@ -1443,3 +1443,66 @@ async fn a_booked_consultation_is_a_one_to_one_video_room_and_its_duration_is_re
     )
     .await;
 }
+
+#[tokio::test]
+async fn a_villagers_phone_gets_its_notices_live_and_the_missed_ones_after_reconnecting() {
+    let app = TestApp::spawn_with(|c| {
+        spawn_config(c);
+        c.signaling.notice_poll_ms = 50;
+    })
+    .await;
+    let w = world(&app).await;
+    // The villager and the expert have no member record: their notices are the account's.
+    let mut farmer_ws = app.ws(&w.farmer).await;
+    let mut expert_ws = app.ws(&w.town_agri.1).await;
+    let q = ask(&app, &w.farmer, "agri", "小麦条锈病怎么防治？").await;
+    let q_path = format!("/api/v1/services/questions/{}", q["id"].as_str().unwrap());
+    let offered = expert_ws
+        .until("notice", |n| n["kind"] == "service_question_offered")
+        .await;
+    assert!(offered["data"]["title"].is_string(), "{offered}");
+    farmer_ws
+        .until("notice", |n| n["kind"] == "service_question_routed")
+        .await;
+    ok_json(
+        post(&app, &w.town_agri.1, &format!("{q_path}/accept"), json!({})).await,
+        200,
+    )
+    .await;
+    let live = farmer_ws
+        .until("notice", |n| n["kind"] == "service_question_accepted")
+        .await;
+    let cursor = live["data"]["cursor"].as_str().unwrap().to_string();
+    assert_eq!(
+        farmer_ws
+            .ask("ack_notices", Some(json!({"cursor": cursor})))
+            .await["type"],
+        "ack"
+    );
+    farmer_ws.leave_socket().await;
+
+    // Offline, he gets an answer; on reconnecting his phone gets it, not the acknowledged one.
+    ok_json(
+        post(
+            &app,
+            &w.town_agri.1,
+            &format!("{q_path}/messages"),
+            json!({"text": "用三唑酮喷雾，间隔七天再喷一次。"}),
+        )
+        .await,
+        201,
+    )
+    .await;
+    let mut farmer_ws = app.ws(&w.farmer).await;
+    let n = farmer_ws.until("notice", |_| true).await;
+    assert_eq!(n["data"]["kind"], "service_question_message", "{n}");
+    assert_ne!(n["data"]["notice_id"], live["data"]["notice_id"]);
+    // The expert's socket never sees the villager's notices.
+    while let Some(hongying_tests::ws::Incoming::Frame(f)) = expert_ws
+        .incoming_for(std::time::Duration::from_millis(300))
+        .await
+    {
+        assert_ne!(f["data"]["kind"], "service_question_accepted", "{f}");
+        assert_ne!(f["data"]["kind"], "service_question_message", "{f}");
+    }
+}

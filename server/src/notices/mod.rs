@@ -199,22 +199,77 @@ pub fn parse_cursor(cursor: &str) -> AppResult<String> {
         .map_err(|_| AppError::InvalidCursor)
 }
 
-/// The member's notices after `cursor` (or after the device's acknowledged cursor when
-/// none is given; nothing when neither exists), oldest first.
+/// Who a notice is for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Recipient {
+    Member(String),
+    /// An account without a member record (a villager, an expert, staff).
+    Account(String),
+}
+
+/// A notice on its way to a device, from either list. Both lists have time-ordered ids
+/// (UUIDv7), so one cursor per device covers both.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LiveNotice {
+    pub id: String,
+    pub to: Recipient,
+    pub kind: String,
+    pub title: String,
+    pub body: String,
+    pub created_at: NaiveDateTime,
+}
+
+impl From<NoticeRow> for LiveNotice {
+    fn from(r: NoticeRow) -> Self {
+        Self {
+            id: r.id,
+            to: Recipient::Member(r.member_id),
+            kind: r.kind,
+            title: r.title,
+            body: r.body,
+            created_at: r.created_at,
+        }
+    }
+}
+
+impl From<store::AccountNoticeRow> for LiveNotice {
+    fn from(r: store::AccountNoticeRow) -> Self {
+        Self {
+            id: r.id,
+            to: Recipient::Account(r.account_id),
+            kind: r.kind,
+            title: r.title,
+            body: r.body,
+            created_at: r.created_at,
+        }
+    }
+}
+
+/// The caller's notices after `cursor` (or after the device's acknowledged cursor when
+/// none is given; nothing when neither exists), oldest first: a member's from his list,
+/// an account without a member record from the account's.
 pub fn missed(
     conn: &mut AnyConnection,
-    member_id: &str,
-    session_id: &str,
+    principal: &Principal,
     cursor: Option<&str>,
-) -> AppResult<Vec<NoticeRow>> {
+) -> AppResult<Vec<LiveNotice>> {
     let cursor = match cursor {
         Some(c) => Some(parse_cursor(c)?),
-        None => store::cursor_of(conn, session_id)?,
+        None => store::cursor_of(conn, &principal.session_id)?,
     };
-    match cursor {
-        Some(c) => Ok(store::after_cursor(conn, member_id, &c, REPLAY_LIMIT)?),
-        None => Ok(Vec::new()),
-    }
+    let Some(c) = cursor else {
+        return Ok(Vec::new());
+    };
+    Ok(match &principal.member_id {
+        Some(member_id) => store::after_cursor(conn, member_id, &c, REPLAY_LIMIT)?
+            .into_iter()
+            .map(LiveNotice::from)
+            .collect(),
+        None => store::account_after_cursor(conn, &principal.account_id, &c, REPLAY_LIMIT)?
+            .into_iter()
+            .map(LiveNotice::from)
+            .collect(),
+    })
 }
 
 /// A device acknowledges the notices up to `cursor`.

@@ -26,7 +26,9 @@ struct Conn {
 #[derive(Default)]
 struct Conns {
     by_id: HashMap<u64, Conn>,
-    per_account: HashMap<String, usize>,
+    /// account id → connection ids: the per-account cap, and live notices to accounts
+    /// without a member record.
+    per_account: HashMap<String, Vec<u64>>,
     /// member id → connection ids, for live notices.
     per_member: HashMap<String, Vec<u64>>,
 }
@@ -163,12 +165,12 @@ impl Signaling {
         outbox: Outbox,
     ) -> Result<u64, TooManyConnections> {
         let mut c = self.conns();
-        let n = c.per_account.entry(account_id.to_string()).or_default();
-        if *n >= self.max_per_account {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let ids = c.per_account.entry(account_id.to_string()).or_default();
+        if ids.len() >= self.max_per_account {
             return Err(TooManyConnections);
         }
-        *n += 1;
-        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        ids.push(id);
         if let Some(m) = member_id {
             c.per_member.entry(m.to_string()).or_default().push(id);
         }
@@ -189,9 +191,9 @@ impl Signaling {
         let Some(conn) = c.by_id.remove(&id) else {
             return;
         };
-        if let Some(n) = c.per_account.get_mut(&conn.account_id) {
-            *n = n.saturating_sub(1);
-            if *n == 0 {
+        if let Some(ids) = c.per_account.get_mut(&conn.account_id) {
+            ids.retain(|i| *i != id);
+            if ids.is_empty() {
                 c.per_account.remove(&conn.account_id);
             }
         }
@@ -220,6 +222,23 @@ impl Signaling {
             .filter_map(|id| c.by_id.get(id))
             .filter(|conn| conn.outbox.send(frame.clone()).is_ok())
             .count()
+    }
+
+    /// Sends a frame to every open socket of the account on this node; how many got it.
+    pub fn to_account(&self, account_id: &str, frame: &ServerFrame) -> usize {
+        let c = self.conns();
+        let Some(ids) = c.per_account.get(account_id) else {
+            return 0;
+        };
+        ids.iter()
+            .filter_map(|id| c.by_id.get(id))
+            .filter(|conn| conn.outbox.send(frame.clone()).is_ok())
+            .count()
+    }
+
+    /// Whether any socket of this account is open here.
+    pub fn has_account(&self, account_id: &str) -> bool {
+        self.conns().per_account.contains_key(account_id)
     }
 
     /// Whether any socket of this member is open here.

@@ -148,14 +148,11 @@ impl Socket {
 
     /// Sends the notices the device missed since its cursor.
     async fn replay_notices(&mut self, cursor: Option<String>) {
-        let Some(member_id) = self.principal.member_id.clone() else {
-            return;
-        };
-        let session_id = self.principal.session_id.clone();
+        let p = self.principal.clone();
         let missed = self
             .state
             .db
-            .run(move |c| crate::notices::missed(c, &member_id, &session_id, cursor.as_deref()))
+            .run(move |c| crate::notices::missed(c, &p, cursor.as_deref()))
             .await;
         match missed {
             Ok(rows) => {

@@ -1,4 +1,4 @@
-//! Notices to members.
+//! Notices to members, and to accounts without a member record.
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
@@ -254,4 +254,55 @@ impl From<AccountNoticeRow> for NoticeRow {
             read_at: r.read_at,
         }
     }
+}
+
+/// An account's notices created after the notice `cursor`, oldest first.
+pub fn account_after_cursor(
+    conn: &mut AnyConnection,
+    account_id: &str,
+    cursor: &str,
+    limit: i64,
+) -> QueryResult<Vec<AccountNoticeRow>> {
+    account_notices::table
+        .filter(account_notices::account_id.eq(account_id))
+        .filter(account_notices::id.gt(cursor))
+        .select(AccountNoticeRow::as_select())
+        .order(account_notices::id.asc())
+        .limit(limit)
+        .load(conn)
+}
+
+/// Account notices after the keyset (created_at, id), oldest first.
+pub fn account_after_key(
+    conn: &mut AnyConnection,
+    at: NaiveDateTime,
+    id: &str,
+    limit: i64,
+) -> QueryResult<Vec<AccountNoticeRow>> {
+    account_notices::table
+        .filter(
+            account_notices::created_at
+                .gt(at)
+                .or(account_notices::created_at
+                    .eq(at)
+                    .and(account_notices::id.gt(id))),
+        )
+        .select(AccountNoticeRow::as_select())
+        .order((account_notices::created_at.asc(), account_notices::id.asc()))
+        .limit(limit)
+        .load(conn)
+}
+
+/// Every account notice created at or after `since`, oldest first.
+pub fn account_created_since(
+    conn: &mut AnyConnection,
+    since: NaiveDateTime,
+    limit: i64,
+) -> QueryResult<Vec<AccountNoticeRow>> {
+    account_notices::table
+        .filter(account_notices::created_at.ge(since))
+        .select(AccountNoticeRow::as_select())
+        .order((account_notices::created_at.asc(), account_notices::id.asc()))
+        .limit(limit)
+        .load(conn)
 }
