@@ -4,8 +4,9 @@
 
 use std::sync::Arc;
 
-use hongying_proto::signaling::IceServer;
-use hongying_signaling::media::testing::{PeerOptions, TestPeer};
+use hongying_proto::signaling::{IceCandidate, IceServer};
+use hongying_signaling::media::sdp;
+use hongying_signaling::media::testing::{PeerOptions, Proxy, TestPeer};
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
@@ -24,22 +25,49 @@ pub struct MediaClient {
     pub participant_id: String,
     frames: mpsc::UnboundedReceiver<Value>,
     send: mpsc::UnboundedSender<(String, Value)>,
+    /// `None` drops the socket, `Some` takes a new one (the peer connection stays).
+    socket: mpsc::UnboundedSender<Option<WsClient>>,
 }
 
 impl MediaClient {
     /// Takes over a joined socket: creates the peer connection, publishes (when `publish`)
     /// with the first offer, and relays negotiation in the background.
     pub async fn start(ws: WsClient, joined: &Value, publish: bool) -> MediaClient {
-        Self::start_with(ws, joined, publish, Options::default()).await
+        Self::start_inner(ws, joined, publish, Options::default(), None).await
     }
 
     /// As [`MediaClient::start`], connecting as `options` says.
     pub async fn start_with(
-        mut ws: WsClient,
+        ws: WsClient,
         joined: &Value,
         publish: bool,
         options: Options,
     ) -> MediaClient {
+        Self::start_inner(ws, joined, publish, options, None).await
+    }
+
+    /// As [`MediaClient::start`], with the peer connection's UDP relayed by `proxy`: the
+    /// server's candidates are rewritten to the proxy's port and the client's own are kept
+    /// back, so the SFU sees the client at the proxy's address (peer-reflexive) — which
+    /// [`Proxy::rebind`] changes as a phone changing network does, and [`Proxy::impair`]
+    /// degrades.
+    pub async fn start_via(
+        ws: WsClient,
+        joined: &Value,
+        publish: bool,
+        proxy: Arc<Proxy>,
+    ) -> MediaClient {
+        Self::start_inner(ws, joined, publish, Options::default(), Some(proxy)).await
+    }
+
+    async fn start_inner(
+        ws: WsClient,
+        joined: &Value,
+        publish: bool,
+        options: Options,
+        proxy: Option<Arc<Proxy>>,
+    ) -> MediaClient {
+        let mut ws = Some(ws);
         let peer = if options.relay_only {
             let ice_servers: Vec<IceServer> = serde_json::from_value(joined["ice_servers"].clone())
                 .expect("the join answer's ice_servers");
@@ -58,35 +86,57 @@ impl MediaClient {
         let participant_id = joined["participant_id"].as_str().unwrap().to_string();
         let (frames_tx, frames) = mpsc::unbounded_channel();
         let (send, mut send_rx) = mpsc::unbounded_channel::<(String, Value)>();
+        let (socket, mut socket_rx) = mpsc::unbounded_channel::<Option<WsClient>>();
         let mut candidates = peer.take_candidates().unwrap();
         if publish {
-            let offer = peer.create_offer(false).await.unwrap();
-            ws.request("offer", Some(json!({"sdp": offer}))).await;
+            let offer = hide(&proxy, peer.create_offer(false).await.unwrap());
+            if let Some(ws) = ws.as_mut() {
+                ws.request("offer", Some(json!({"sdp": offer}))).await;
+            }
         }
         let p = peer.clone();
         tokio::spawn(async move {
+            let mut next_socket = None;
             loop {
+                if let Some(next) = next_socket.take() {
+                    // The old one is dropped without a close frame, as a phone losing its
+                    // network does.
+                    ws = next;
+                }
+                // Without a socket (the phone lost its network) only a new one is awaited;
+                // the peer connection and its media go on meanwhile.
+                let Some(sock) = ws.as_mut() else {
+                    match socket_rx.recv().await {
+                        Some(next) => ws = next,
+                        None => return,
+                    }
+                    continue;
+                };
                 tokio::select! {
-                    incoming = ws.incoming_for(std::time::Duration::from_secs(3600)) => {
-                        let f = match incoming {
-                            Some(Incoming::Frame(f)) => f,
-                            _ => return,
+                    incoming = sock.incoming_for(std::time::Duration::from_secs(3600)) => {
+                        let Some(Incoming::Frame(f)) = incoming else {
+                            // Closed: wait for another socket.
+                            next_socket = Some(None);
+                            continue;
                         };
                         match f["type"].as_str() {
                             // The answer to our offer.
                             Some("answer") => {
-                                let sdp = f["data"]["sdp"].as_str().unwrap_or_default().to_string();
+                                let sdp = show(&proxy, f["data"]["sdp"].as_str().unwrap_or_default());
                                 let _ = p.apply_answer(sdp).await;
                             }
                             // The server renegotiates.
                             Some("offer") => {
-                                let sdp = f["data"]["sdp"].as_str().unwrap_or_default().to_string();
+                                let sdp = show(&proxy, f["data"]["sdp"].as_str().unwrap_or_default());
                                 if let Ok(answer) = p.apply_offer(sdp).await {
-                                    ws.request("answer", Some(json!({"sdp": answer}))).await;
+                                    sock.request("answer", Some(json!({"sdp": hide(&proxy, answer)}))).await;
                                 }
                             }
                             Some("candidate") => {
-                                if let Ok(c) = serde_json::from_value(f["data"].clone()) {
+                                if let Ok(mut c) = serde_json::from_value::<IceCandidate>(f["data"].clone()) {
+                                    if let Some(px) = &proxy {
+                                        c.candidate = px.rewrite_candidate(&c.candidate);
+                                    }
                                     let _ = p.add_candidate(c).await;
                                 }
                             }
@@ -96,11 +146,15 @@ impl MediaClient {
                         }
                     }
                     Some(c) = candidates.recv() => {
-                        ws.request("candidate", Some(serde_json::to_value(c).unwrap())).await;
+                        if proxy.is_none() {
+                            sock.request("candidate", Some(serde_json::to_value(c).unwrap())).await;
+                        }
                     }
                     Some((ty, data)) = send_rx.recv() => {
-                        ws.request(&ty, (!data.is_null()).then_some(data)).await;
+                        // `null`: a message without data (`leave`, `restart_ice`).
+                        sock.request(&ty, (!data.is_null()).then_some(data)).await;
                     }
+                    Some(next) = socket_rx.recv() => next_socket = Some(next),
                 }
             }
         });
@@ -109,12 +163,43 @@ impl MediaClient {
             participant_id,
             frames,
             send,
+            socket,
         }
     }
 
-    /// Sends a request (its answer arrives among the frames); `Value::Null` sends none.
+    /// Sends a request (its answer arrives among the frames); `Value::Null` data is left out.
     pub fn request(&self, ty: &str, data: Value) {
         let _ = self.send.send((ty.to_string(), data));
+    }
+
+    /// Drops the signaling socket without a close frame (the phone lost its network); the
+    /// peer connection stays. Requests wait for [`MediaClient::attach`].
+    pub fn cut_socket(&self) {
+        let _ = self.socket.send(None);
+    }
+
+    /// Carries on over `ws`, a socket that has joined again (resumed) as this participant.
+    pub fn attach(&self, ws: WsClient) {
+        let _ = self.socket.send(Some(ws));
+    }
+
+    /// The next frame of type `ty` satisfying `pred`, within `wait` in all.
+    pub async fn until_within(
+        &mut self,
+        wait: std::time::Duration,
+        ty: &str,
+        pred: impl Fn(&Value) -> bool,
+    ) -> Value {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            let f = tokio::time::timeout_at(deadline, self.frames.recv())
+                .await
+                .unwrap_or_else(|_| panic!("no {ty} frame within {wait:?}"))
+                .expect("socket gone");
+            if f["type"] == ty && pred(&f["data"]) {
+                return f;
+            }
+        }
     }
 
     /// The next frame of type `ty` satisfying `pred`.
@@ -128,5 +213,22 @@ impl MediaClient {
                 return f;
             }
         }
+    }
+}
+
+/// Through a proxy the SFU must learn the client's address from the checks alone: the
+/// client's descriptions go without candidates.
+fn hide(proxy: &Option<Arc<Proxy>>, sdp: String) -> String {
+    match proxy {
+        Some(_) => sdp::filter_candidates(&sdp, |_| false),
+        None => sdp,
+    }
+}
+
+/// The server's description as the client behind a proxy must see it: the proxy's port.
+fn show(proxy: &Option<Arc<Proxy>>, sdp: &str) -> String {
+    match proxy {
+        Some(p) => p.rewrite_sdp(sdp),
+        None => sdp.to_string(),
     }
 }

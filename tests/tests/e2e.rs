@@ -12,6 +12,7 @@ mod idempotency;
 mod idempotency_store;
 mod import;
 mod media;
+mod media_resilience;
 mod meetings;
 mod members;
 mod migrants;
