@@ -406,3 +406,23 @@ impl TestApp {
         .unwrap()
     }
 }
+
+impl TestApp {
+    /// How many notices of `kind` the member has, read straight from the table.
+    pub async fn count_notices(&self, member_id: &str, kind: &str) -> i64 {
+        use hongying_server::db::schema::notices;
+        let state = self.state.clone();
+        let (id, kind) = (member_id.to_string(), kind.to_string());
+        tokio::task::spawn_blocking(move || {
+            let mut c = state.db.get().unwrap();
+            notices::table
+                .filter(notices::member_id.eq(&id))
+                .filter(notices::kind.eq(&kind))
+                .count()
+                .get_result::<i64>(&mut c)
+                .unwrap()
+        })
+        .await
+        .unwrap()
+    }
+}

@@ -5,8 +5,10 @@
 //! what another left behind.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+pub mod api;
 pub mod fixtures;
 pub mod media_client;
+pub mod meeting_room;
 pub mod ws;
 
 use std::net::SocketAddr;

@@ -14,11 +14,8 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use hongying_proto::orgs::{OrgDomain, OrgKind};
-use hongying_server::auth::Role;
-use hongying_tests::fixtures::Caller;
-use hongying_tests::reqwest::Method;
-use hongying_tests::{TestApp, Value, call, json, ok_json};
+use hongying_tests::meeting_room::room_with;
+use hongying_tests::{Value, json};
 
 const CHROMIUM: &str = "/usr/bin/chromium";
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
@@ -195,10 +192,6 @@ impl Drop for Browser {
     }
 }
 
-async fn post(app: &TestApp, who: &Caller, path: &str) -> Value {
-    ok_json(call(app, who, Method::POST, path, None).await, 200).await
-}
-
 /// Video decoded from someone and audio received from someone, per the page's stats.
 fn media_flows(s: &Value) -> bool {
     let video = s["stats"]["video"]
@@ -214,7 +207,7 @@ fn media_flows(s: &Value) -> bool {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_members_in_chromium_see_and_hear_each_other_and_count_toward_quorum_by_their_media() {
     let driver = Driver::start().await;
-    let app = TestApp::spawn_with(|c| {
+    let r = room_with(2, true, |c| {
         c.media.enabled = true;
         c.media.loopback_only = true;
         c.media.ice_addresses = vec![std::net::Ipv4Addr::LOCALHOST.into()];
@@ -223,90 +216,27 @@ async fn two_members_in_chromium_see_and_hear_each_other_and_count_toward_quorum
         c.signaling.heartbeat_timeout_ms = 120_000;
     })
     .await;
-    let tree = app.seed_city_tree().await;
-    let branch = app
-        .create_org(
-            Some(&tree.town_a1),
-            OrgKind::Branch,
-            OrgDomain::Rural,
-            "马街村党总支",
-        )
-        .await;
-    let secretary = app
-        .caller(&[(Role::BranchSecretary, Some(branch.as_str()))], None)
-        .await;
-    let mut members = Vec::new();
-    for name in ["马街党员甲", "马街党员乙"] {
-        let id = app.seed_member_row(&branch, None, name).await;
-        let c = app
-            .caller(&[(Role::Member, Some(branch.as_str()))], Some(&id))
-            .await;
-        members.push(c);
-    }
-    let m = ok_json(
-        call(
-            &app,
-            &secretary,
-            Method::POST,
-            &format!("/api/v1/orgs/{branch}/meetings"),
-            Some(json!({
-                "kind": "congress",
-                "title": "马街村党总支第四季度党员大会",
-                "agenda": [{"title": "讨论村务"}],
-                "scheduled_start": "2026-12-01T02:00:00Z",
-                "scheduled_end": "2026-12-01T04:00:00Z",
-                "place": "村委会议室",
-                "mode": "hybrid"
-            })),
-        )
-        .await,
-        201,
-    )
-    .await;
-    let meeting = m["id"].as_str().unwrap().to_string();
-    post(
-        &app,
-        &secretary,
-        &format!("/api/v1/meetings/{meeting}/schedule"),
-    )
-    .await;
-    post(
-        &app,
-        &secretary,
-        &format!("/api/v1/meetings/{meeting}/start"),
-    )
-    .await;
-    let join_token = |who: &Caller| {
-        let (app, who, meeting) = (&app, who.clone(), meeting.clone());
-        async move {
-            post(app, &who, &format!("/api/v1/meetings/{meeting}/join-token")).await["token"]
-                .as_str()
-                .unwrap()
-                .to_string()
-        }
-    };
 
     // The host watches the quorum over his own socket.
-    let mut host = app.ws(&secretary).await;
-    let joined = host.join(&join_token(&secretary).await).await;
+    let (mut host, joined) = r.host().await;
     assert_eq!(
         joined["room"]["participants"][0]["role"], "host",
         "{joined}"
     );
 
     // The page itself is served, with its script, from the binary.
-    let page = app.get("/meet").await;
+    let page = r.app.get("/meet").await;
     assert_eq!(page.status(), 200);
     assert!(page.text().await.unwrap().contains("/meet/meeting.js"));
-    assert_eq!(app.get("/meet/meeting.js").await.status(), 200);
+    assert_eq!(r.app.get("/meet/meeting.js").await.status(), 200);
 
     let mut pages = Vec::new();
-    for who in &members {
+    for (_, who) in &r.members {
         let b = driver.browser().await;
-        let url = app.url(&format!(
+        let url = r.app.url(&format!(
             "/meet#access_token={}&join_token={}",
             who.token,
-            join_token(who).await
+            r.token(who).await
         ));
         b.open(&url).await;
         pages.push(b);

@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use hongying_server::auth::Role;
+use hongying_tests::api;
 use hongying_tests::fixtures::{Caller, CityTree};
 use hongying_tests::reqwest::Method;
 use hongying_tests::{TestApp, Value, call, expect_problem, json, ok_json};
@@ -18,15 +19,11 @@ struct World {
 
 impl World {
     async fn post(&self, who: &Caller, path: &str, body: Value) -> Value {
-        ok_json(
-            call(&self.app, who, Method::POST, path, Some(body)).await,
-            200,
-        )
-        .await
+        api::post(&self.app, who, path, body, 200).await
     }
 
     async fn get(&self, who: &Caller, path: &str) -> Value {
-        ok_json(call(&self.app, who, Method::GET, path, None).await, 200).await
+        api::get(&self.app, who, path).await
     }
 
     /// Holds a meeting of `kind` at `org` from start to submitted minutes, with `present`

@@ -11,7 +11,7 @@ use hongying_tests::json;
 use hongying_tests::media_client::MediaClient;
 use hongying_tests::ws::assert_error;
 
-use crate::ws::room_with;
+use hongying_tests::meeting_room::room_with;
 
 async fn eventually(what: &str, f: impl Fn() -> bool) {
     for _ in 0..200 {

@@ -7,17 +7,10 @@ use diesel::prelude::*;
 use hongying_server::auth::Role;
 use hongying_server::config::ExclusionApproval;
 use hongying_server::meetings::attendance;
+use hongying_tests::api::{get, post};
 use hongying_tests::fixtures::{Caller, CityTree};
 use hongying_tests::reqwest::{Method, Response};
 use hongying_tests::{TestApp, Value, call, expect_problem, json, ok_json};
-
-async fn get(app: &TestApp, who: &Caller, path: &str) -> Value {
-    ok_json(call(app, who, Method::GET, path, None).await, 200).await
-}
-
-async fn post(app: &TestApp, who: &Caller, path: &str, body: Value) -> Value {
-    ok_json(call(app, who, Method::POST, path, Some(body)).await, 200).await
-}
 
 /// The 东村 branch of the city tree with nine full members (two of them from the tree,
 /// one in its party group) and one probationary member, its secretary, and a caller for
@@ -146,6 +139,7 @@ impl Branch {
             &self.secretary,
             &format!("/api/v1/meetings/{meeting}/attendance"),
             json!({"member_id": member, "mode": mode, "action": action}),
+            200,
         )
         .await
     }
@@ -489,7 +483,7 @@ async fn exclusions_count_only_once_approved_and_the_roster_freezes_at_start() {
         .app
         .caller(&[(Role::OrgAdmin, Some(b.tree.town_a1.as_str()))], None)
         .await;
-    let ex = post(&b.app, &town, &approve, json!({"by": "upper"})).await;
+    let ex = post(&b.app, &town, &approve, json!({"by": "upper"}), 200).await;
     assert!(ex["upper_approved_at"].is_string());
     assert_eq!(
         ex["effective"], false,
@@ -507,7 +501,14 @@ async fn exclusions_count_only_once_approved_and_the_roster_freezes_at_start() {
     )
     .await;
     expect_problem(resp, 403, "forbidden").await;
-    let ex = post(&b.app, &b.secretary, &approve, json!({"by": "congress"})).await;
+    let ex = post(
+        &b.app,
+        &b.secretary,
+        &approve,
+        json!({"by": "congress"}),
+        200,
+    )
+    .await;
     assert_eq!(ex["effective"], true);
     let resp = call(
         &b.app,
@@ -542,6 +543,7 @@ async fn exclusions_count_only_once_approved_and_the_roster_freezes_at_start() {
         &b.secretary,
         &format!("/api/v1/meeting-exclusions/{ex2_id}/reject"),
         json!({"by": "congress"}),
+        200,
     )
     .await;
     assert!(rejected["rejected_at"].is_string());
@@ -613,6 +615,7 @@ async fn a_locality_may_require_only_the_upper_approval() {
             ex["id"].as_str().unwrap()
         ),
         json!({"by": "upper"}),
+        200,
     )
     .await;
     assert_eq!(ex["effective"], true);
@@ -884,6 +887,7 @@ async fn notices_follow_schedule_reschedule_start_and_cancel() {
         member,
         &format!("/api/v1/notices/{nid}/read"),
         json!({}),
+        200,
     )
     .await;
     assert!(read["read_at"].is_string());

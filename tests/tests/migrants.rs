@@ -7,18 +7,11 @@
 use diesel::prelude::*;
 use hongying_proto::orgs::{OrgDomain, OrgKind};
 use hongying_server::auth::Role;
-use hongying_server::db::schema::{meeting_roster, members, notices};
+use hongying_server::db::schema::{meeting_roster, members};
+use hongying_tests::api::{get, post};
 use hongying_tests::fixtures::{Caller, CityTree};
 use hongying_tests::reqwest::Method;
-use hongying_tests::{TestApp, Value, call, expect_problem, json, ok_json};
-
-async fn post(app: &TestApp, who: &Caller, path: &str, body: Value, status: u16) -> Value {
-    ok_json(call(app, who, Method::POST, path, Some(body)).await, status).await
-}
-
-async fn get(app: &TestApp, who: &Caller, path: &str) -> Value {
-    ok_json(call(app, who, Method::GET, path, None).await, 200).await
-}
+use hongying_tests::{TestApp, Value, call, expect_problem, json};
 
 /// Today in China, as the service sees it, moved by `days`.
 fn day(app: &TestApp, days: i64) -> String {
@@ -143,22 +136,6 @@ fn names(list: &Value) -> Vec<String> {
         .collect()
 }
 
-async fn migrant_notices(app: &TestApp, member_id: &str) -> i64 {
-    let state = app.state.clone();
-    let id = member_id.to_string();
-    tokio::task::spawn_blocking(move || {
-        let mut c = state.db.get().unwrap();
-        notices::table
-            .filter(notices::member_id.eq(&id))
-            .filter(notices::kind.eq("migrant"))
-            .count()
-            .get_result::<i64>(&mut c)
-            .unwrap()
-    })
-    .await
-    .unwrap()
-}
-
 /// Opens an ordinary motion at the (started) meeting and has `who` vote yes.
 async fn vote(
     app: &TestApp,
@@ -219,8 +196,8 @@ async fn a_member_away_in_liuzhou_is_temporary_at_the_host_and_votes_at_home() {
     assert_eq!(r["home_org_name"], "东村党支部");
     assert!(!d.to_string().contains("13877001234"));
     // He and the host secretary were told.
-    assert_eq!(migrant_notices(app, &me).await, 1);
-    assert_eq!(migrant_notices(app, &w.liuzhou_members[0]).await, 1);
+    assert_eq!(app.count_notices(&me, "migrant").await, 1);
+    assert_eq!(app.count_notices(&w.liuzhou_members[0], "migrant").await, 1);
     // Registered twice: refused.
     let resp = call(
         app,
@@ -265,7 +242,7 @@ async fn a_member_away_in_liuzhou_is_temporary_at_the_host_and_votes_at_home() {
     )
     .await;
     assert_eq!(d["record"]["host_status"], "accepted");
-    assert_eq!(migrant_notices(app, &me).await, 2);
+    assert_eq!(app.count_notices(&me, "migrant").await, 2);
 
     // At the host: on the roster as `temporary`, not in E, and not missing from it.
     let q = get(
@@ -482,7 +459,7 @@ async fn the_host_records_an_inflow_by_id_number_and_the_home_branch_is_told() {
     assert_eq!(r["destination"], "柳州市柳北区雅儒社区党支部");
     assert_eq!(r["home_org_id"], w.tree.branch_b1a.as_str());
     // The home branch (its secretary's member record) and the member were told.
-    assert_eq!(migrant_notices(app, &w.tree.member_b1a).await, 1);
+    assert_eq!(app.count_notices(&w.tree.member_b1a, "migrant").await, 1);
     let home = get(
         app,
         &home_secretary,

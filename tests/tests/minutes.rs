@@ -6,6 +6,7 @@
 
 use diesel::prelude::*;
 use hongying_server::auth::Role;
+use hongying_tests::api;
 use hongying_tests::fixtures::{Caller, CityTree};
 use hongying_tests::reqwest::{Method, Response};
 use hongying_tests::{TestApp, Value, call, expect_problem, json, ok_json};
@@ -110,7 +111,7 @@ impl Branch {
     }
 
     async fn get(&self, who: &Caller, path: &str) -> Value {
-        ok_json(call(&self.app, who, Method::GET, path, None).await, 200).await
+        api::get(&self.app, who, path).await
     }
 
     async fn upload(

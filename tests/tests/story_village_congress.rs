@@ -15,20 +15,13 @@ use diesel::prelude::*;
 use hongying_proto::orgs::{OrgDomain, OrgKind};
 use hongying_server::auth::Role;
 use hongying_server::meetings::attendance;
+use hongying_tests::api::{get, post};
 use hongying_tests::fixtures::Caller;
 use hongying_tests::reqwest::Method;
 use hongying_tests::{TestApp, Value, call, expect_problem, json, ok_json};
 
 const FULL: usize = 55;
 const PROBATIONARY: usize = 4;
-
-async fn post(app: &TestApp, who: &Caller, path: &str, body: Value, status: u16) -> Value {
-    ok_json(call(app, who, Method::POST, path, Some(body)).await, status).await
-}
-
-async fn get(app: &TestApp, who: &Caller, path: &str) -> Value {
-    ok_json(call(app, who, Method::GET, path, None).await, 200).await
-}
 
 async fn set_status(app: &TestApp, member_id: &str, status: &str) {
     let state = app.state.clone();

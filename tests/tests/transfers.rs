@@ -5,7 +5,8 @@
 
 use diesel::prelude::*;
 use hongying_server::auth::Role;
-use hongying_server::db::schema::{members, notices, organizations};
+use hongying_server::db::schema::{members, organizations};
+use hongying_tests::api;
 use hongying_tests::fixtures::{Caller, CityTree};
 use hongying_tests::reqwest::{Method, Response};
 use hongying_tests::{TestApp, Value, call, expect_problem, json, ok_json};
@@ -36,25 +37,13 @@ async fn member_org(app: &TestApp, member_id: &str) -> String {
     .unwrap()
 }
 
-async fn notices_for(app: &TestApp, member_id: &str) -> i64 {
-    let state = app.state.clone();
-    let id = member_id.to_string();
-    tokio::task::spawn_blocking(move || {
-        let mut c = state.db.get().unwrap();
-        notices::table
-            .filter(notices::member_id.eq(&id))
-            .filter(notices::kind.eq("transfer_step"))
-            .count()
-            .get_result::<i64>(&mut c)
-            .unwrap()
-    })
-    .await
-    .unwrap()
-}
-
 async fn worklist(app: &TestApp, who: &Caller, org: &str, q: &str) -> Value {
-    let path = format!("/api/v1/orgs/{org}/transfers/worklist{q}");
-    ok_json(call(app, who, Method::GET, &path, None).await, 200).await
+    api::get(
+        app,
+        who,
+        &format!("/api/v1/orgs/{org}/transfers/worklist{q}"),
+    )
+    .await
 }
 
 /// Makes the transfer's current status `days` days old.
@@ -245,8 +234,11 @@ async fn within_county_end_to_end_moves_the_member_only_on_acceptance() {
     assert!(letters[0]["receipt_returned_at"].is_string(), "{t}");
 
     // The member was told at every step; the receiving committee's admin when it was its turn.
-    assert_eq!(notices_for(app, &w.tree.member_a1a).await, 8);
-    assert!(notices_for(app, &w.tree.member_a2a).await >= 1);
+    assert_eq!(
+        app.count_notices(&w.tree.member_a1a, "transfer_step").await,
+        8
+    );
+    assert!(app.count_notices(&w.tree.member_a2a, "transfer_step").await >= 1);
 }
 
 #[tokio::test]
@@ -534,7 +526,7 @@ async fn out_of_city_letter_is_printed_with_a_qr_token_that_verifies() {
     assert_eq!(summary["status"], "valid");
     let letter_id = summary["id"].as_str().unwrap().to_string();
     // The member was told of the letter with his step notice.
-    assert!(notices_for(app, &w.tree.member_a1a).await >= 3);
+    assert!(app.count_notices(&w.tree.member_a1a, "transfer_step").await >= 3);
 
     // The letter as JSON, read by the member: masked fields, 30 days out of the city.
     let letter = ok_json(
@@ -898,7 +890,10 @@ async fn into_city_registration_enters_at_the_receiving_committee() {
     assert_eq!(t["to_committee_id"], w.tree.town_a2.as_str());
     assert_eq!(t["steps"][0]["action"], "register_incoming");
     // The receiving committee's admin (a member of A2a) was told it is his turn.
-    assert_eq!(notices_for(app, &w.tree.member_a2a).await, 1);
+    assert_eq!(
+        app.count_notices(&w.tree.member_a2a, "transfer_step").await,
+        1
+    );
     let allowed: Vec<&str> = t["allowed"]
         .as_array()
         .unwrap()

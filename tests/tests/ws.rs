@@ -5,157 +5,13 @@
 //! kind of bad input.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use diesel::prelude::*;
-use hongying_proto::orgs::{OrgDomain, OrgKind};
-use hongying_server::auth::Role;
 use hongying_server::config::Config;
-use hongying_server::db::schema::attendance_intervals as ai;
+use hongying_tests::api::post_empty;
 use hongying_tests::fixtures::Caller;
+use hongying_tests::meeting_room::room_with;
 use hongying_tests::reqwest::Method;
 use hongying_tests::ws::{WsClient, assert_error};
 use hongying_tests::{TestApp, Value, call, json, ok_json};
-
-/// (opened_at, closed_at, close_reason) of an attendance interval.
-pub(crate) type Interval = (
-    chrono::NaiveDateTime,
-    Option<chrono::NaiveDateTime>,
-    Option<String>,
-);
-
-pub(crate) struct Room {
-    pub(crate) app: TestApp,
-    branch: String,
-    pub(crate) secretary: Caller,
-    /// (member id, caller) of each member of the branch.
-    pub(crate) members: Vec<(String, Caller)>,
-    pub(crate) meeting: String,
-}
-
-fn congress() -> Value {
-    json!({
-        "kind": "congress",
-        "title": "马街村党总支第四季度党员大会",
-        "agenda": [{"title": "讨论村务"}],
-        "scheduled_start": "2026-12-01T02:00:00Z",
-        "scheduled_end": "2026-12-01T04:00:00Z",
-        "place": "村委会议室",
-        "mode": "hybrid"
-    })
-}
-
-async fn post(app: &TestApp, who: &Caller, path: &str, status: u16) -> Value {
-    ok_json(call(app, who, Method::POST, path, None).await, status).await
-}
-
-/// A branch of `n` members and its secretary; a congress scheduled, and started unless
-/// `start` is false.
-pub(crate) async fn room_with(n: usize, start: bool, tweak: impl FnOnce(&mut Config)) -> Room {
-    let app = TestApp::spawn_with(tweak).await;
-    let tree = app.seed_city_tree().await;
-    let branch = app
-        .create_org(
-            Some(&tree.town_a1),
-            OrgKind::Branch,
-            OrgDomain::Rural,
-            "马街村党总支",
-        )
-        .await;
-    let secretary = app
-        .caller(&[(Role::BranchSecretary, Some(branch.as_str()))], None)
-        .await;
-    let mut members = Vec::new();
-    for i in 0..n {
-        let id = app
-            .seed_member_row(&branch, None, &format!("马街党员{i:02}"))
-            .await;
-        let c = app
-            .caller(&[(Role::Member, Some(branch.as_str()))], Some(&id))
-            .await;
-        members.push((id, c));
-    }
-    let m = ok_json(
-        call(
-            &app,
-            &secretary,
-            Method::POST,
-            &format!("/api/v1/orgs/{branch}/meetings"),
-            Some(congress()),
-        )
-        .await,
-        201,
-    )
-    .await;
-    let meeting = m["id"].as_str().unwrap().to_string();
-    post(
-        &app,
-        &secretary,
-        &format!("/api/v1/meetings/{meeting}/schedule"),
-        200,
-    )
-    .await;
-    if start {
-        post(
-            &app,
-            &secretary,
-            &format!("/api/v1/meetings/{meeting}/start"),
-            200,
-        )
-        .await;
-    }
-    Room {
-        app,
-        branch,
-        secretary,
-        members,
-        meeting,
-    }
-}
-
-impl Room {
-    pub(crate) async fn token(&self, who: &Caller) -> String {
-        let t = post(
-            &self.app,
-            who,
-            &format!("/api/v1/meetings/{}/join-token", self.meeting),
-            200,
-        )
-        .await;
-        t["token"].as_str().unwrap().to_string()
-    }
-
-    /// A socket of `who`, joined; with the `joined` data.
-    pub(crate) async fn enter(&self, who: &Caller) -> (WsClient, Value) {
-        let token = self.token(who).await;
-        let mut ws = self.app.ws(who).await;
-        let joined = ws.join(&token).await;
-        (ws, joined)
-    }
-
-    pub(crate) async fn host(&self) -> (WsClient, Value) {
-        self.enter(&self.secretary).await
-    }
-
-    /// (opened_at, closed_at, close_reason) of the member's intervals, oldest first.
-    pub(crate) async fn intervals(&self, member: &str) -> Vec<Interval> {
-        let (state, meeting, member) = (
-            self.app.state.clone(),
-            self.meeting.clone(),
-            member.to_string(),
-        );
-        tokio::task::spawn_blocking(move || {
-            let mut conn = state.db.get().unwrap();
-            ai::table
-                .filter(ai::meeting_id.eq(&meeting))
-                .filter(ai::member_id.eq(&member))
-                .order(ai::opened_at.asc())
-                .select((ai::opened_at, ai::closed_at, ai::close_reason))
-                .load(&mut *conn)
-                .unwrap()
-        })
-        .await
-        .unwrap()
-    }
-}
 
 fn pid(joined: &Value) -> String {
     joined["participant_id"].as_str().unwrap().to_string()
@@ -582,7 +438,7 @@ async fn votes_open_and_close_live_and_ballots_go_over_the_socket() {
     )
     .await;
     let motion = motion["id"].as_str().unwrap().to_string();
-    post(
+    post_empty(
         &r.app,
         &r.secretary,
         &format!("/api/v1/motions/{motion}/open"),
@@ -608,7 +464,7 @@ async fn votes_open_and_close_live_and_ballots_go_over_the_socket() {
     )
     .await;
 
-    post(
+    post_empty(
         &r.app,
         &r.secretary,
         &format!("/api/v1/motions/{motion}/close"),
@@ -647,7 +503,7 @@ async fn notices_arrive_live_and_missed_ones_after_reconnect() {
     let who = &r.members[0].1;
     let mut ws = r.app.ws(who).await;
     // Starting the meeting tells its members.
-    post(
+    post_empty(
         &r.app,
         &r.secretary,
         &format!("/api/v1/meetings/{}/start", r.meeting),
@@ -686,7 +542,7 @@ async fn notices_arrive_live_and_missed_ones_after_reconnect() {
     )
     .await;
     let second = m["id"].as_str().unwrap().to_string();
-    post(
+    post_empty(
         &r.app,
         &r.secretary,
         &format!("/api/v1/meetings/{second}/schedule"),

@@ -3,7 +3,6 @@
 
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, get, patch, post, web};
-use futures_util::StreamExt;
 use hongying_proto::Problem;
 use hongying_proto::auth::TokenPair;
 use hongying_proto::minutes::{AttachmentMeta, UploadQuery};
@@ -17,7 +16,8 @@ use hongying_proto::services::{
 use crate::accounts::Client;
 use crate::auth::Principal;
 use crate::auth::principal::RequestMeta;
-use crate::error::{AppError, AppResult};
+use crate::error::AppResult;
+use crate::http::attachment;
 use crate::http::extract::ApiJson;
 use crate::http::rate_limit::client_key;
 use crate::minutes::attachments;
@@ -531,7 +531,7 @@ pub async fn upload_question_attachment(
     req: HttpRequest,
     id: web::Path<String>,
     q: web::Query<UploadQuery>,
-    mut payload: web::Payload,
+    payload: web::Payload,
 ) -> AppResult<HttpResponse> {
     let id = id.into_inner();
     let filename = attachments::clean_filename(&q.into_inner().filename)?;
@@ -547,48 +547,18 @@ pub async fn upload_question_attachment(
         .services
         .attachment_max_bytes
         .min(config.http.upload_limit);
-    let declared_len = req
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<usize>().ok());
-    if declared_len.is_some_and(|n| n > limit) {
-        return Err(AppError::PayloadTooLarge { limit });
-    }
-    let mut body = web::BytesMut::new();
-    while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(|e| AppError::BadRequest(format!("读取上传内容失败：{e}")))?;
-        if body.len() + chunk.len() > limit {
-            return Err(AppError::PayloadTooLarge { limit });
-        }
-        body.extend_from_slice(&chunk);
-    }
-    let declared = req
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
-    let kind = attachments::classify(&body, declared.as_deref(), &filename)?;
-    let sha = attachments::sha256_hex(&body);
-    let size = body.len();
     let data_dir = config.data_dir.clone();
-    let key = attachments::storage_key(&sha);
-    let bytes = body.freeze();
-    web::block(move || attachments::store(&data_dir, &key, &bytes))
-        .await
-        .map_err(|e| AppError::Internal(anyhow::anyhow!("blocking task failed: {e}")))?
-        .map_err(|e| AppError::Internal(anyhow::Error::new(e).context("storing attachment")))?;
+    let attachment::Received { kind, sha, size } =
+        attachment::receive(&req, payload, limit, &filename, data_dir).await?;
     let meta_row = state
         .run_as(principal, meta, move |c, ctx| {
             questions::add_attachment(c, ctx, &config.services, &id, &filename, kind, &sha, size)
         })
         .await?;
-    Ok(HttpResponse::Created()
-        .insert_header((
-            header::LOCATION,
-            format!("/api/v1/services/attachments/{}", meta_row.id),
-        ))
-        .json(meta_row))
+    Ok(attachment::created(
+        format!("/api/v1/services/attachments/{}", meta_row.id),
+        meta_row,
+    ))
 }
 
 /// Downloads a question's attachment: those who may read the question (404 otherwise).
@@ -607,20 +577,7 @@ pub async fn get_question_attachment(
         .db
         .run(move |c| questions::attachment_for(c, &principal, &id))
         .await?;
-    let data_dir = state.config.data_dir.clone();
-    let key = row.storage_key.clone();
-    let bytes = web::block(move || attachments::load(&data_dir, &key))
-        .await
-        .map_err(|e| AppError::Internal(anyhow::anyhow!("blocking task failed: {e}")))?
-        .map_err(|e| AppError::Internal(anyhow::Error::new(e).context("reading attachment")))?;
-    Ok(HttpResponse::Ok()
-        .insert_header((header::CONTENT_TYPE, row.content_type.clone()))
-        .insert_header((
-            header::CONTENT_DISPOSITION,
-            attachments::content_disposition(&row.filename),
-        ))
-        .insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
-        .body(bytes))
+    attachment::download(state.config.data_dir.clone(), row).await
 }
 
 /// Escalated questions of an organization's subtree, oldest first: its `org_admin`s.

@@ -227,6 +227,58 @@ fn audit_change(
     Ok(())
 }
 
+/// The audit record of a status step: `service.question_{action}`, before and after.
+struct Audit {
+    action: &'static str,
+    before: serde_json::Value,
+    after: serde_json::Value,
+}
+
+/// A notice a status step sends about the question.
+struct Notice {
+    to: Vec<String>,
+    kind: &'static str,
+    title: &'static str,
+    body: String,
+}
+
+impl Notice {
+    fn new(
+        to: Vec<String>,
+        kind: &'static str,
+        title: &'static str,
+        body: impl Into<String>,
+    ) -> Self {
+        Self {
+            to,
+            kind,
+            title,
+            body: body.into(),
+        }
+    }
+}
+
+/// What every status step does once it has set the question's fields, in the caller's
+/// transaction: save it (409 when another change came first), audit the change (not
+/// every step is audited: a follow-up message is not) and send the step's notices.
+fn transition(
+    conn: &mut AnyConnection,
+    ctx: Option<&Ctx<'_>>,
+    q: &mut QuestionRow,
+    audit: Option<Audit>,
+    notices: Vec<Notice>,
+    now: NaiveDateTime,
+) -> AppResult<()> {
+    save(conn, q, now)?;
+    if let Some(a) = audit {
+        audit_change(conn, ctx, a.action, q, a.before, a.after, now)?;
+    }
+    for n in notices {
+        notify(conn, &n.to, n.kind, n.title, &n.body, &q.id, now)?;
+    }
+    Ok(())
+}
+
 /// Offers the question to the nearest level of candidates not tried yet (distance
 /// greater than `beyond`). Returns the experts offered to, none when nobody is left.
 fn offer_next_level(
@@ -289,36 +341,27 @@ fn escalate(
     let before = json!({"status": q.status});
     q.status = "escalated".into();
     q.escalated_at = Some(now);
-    save(conn, q, now)?;
-    audit_change(
-        conn,
-        ctx,
-        "escalate",
-        q,
-        before,
-        json!({"status": "escalated"}),
-        now,
-    )?;
     let admins = nearest_org_admins(conn, &q.area_org_id)?;
-    notify(
-        conn,
-        &admins,
-        "service_question_escalated",
-        "群众提问无人受理",
-        "一个群众提问超时无专家接受，已转交您指派专家。",
-        &q.id,
-        now,
-    )?;
-    notify(
-        conn,
-        std::slice::from_ref(&q.asker_account_id),
-        "service_question_escalated",
-        "您的提问已转交",
-        "您的提问暂未有专家接受，已转交组织管理员协调指派。",
-        &q.id,
-        now,
-    )?;
-    Ok(())
+    let notices = vec![
+        Notice::new(
+            admins,
+            "service_question_escalated",
+            "群众提问无人受理",
+            "一个群众提问超时无专家接受，已转交您指派专家。",
+        ),
+        Notice::new(
+            vec![q.asker_account_id.clone()],
+            "service_question_escalated",
+            "您的提问已转交",
+            "您的提问暂未有专家接受，已转交组织管理员协调指派。",
+        ),
+    ];
+    let audit = Audit {
+        action: "escalate",
+        before,
+        after: json!({"status": "escalated"}),
+    };
+    transition(conn, ctx, q, Some(audit), notices, now)
 }
 
 pub fn create(
@@ -471,26 +514,19 @@ pub fn accept(
         q.assigned_expert_id = Some(me.id.clone());
         q.accepted_at = Some(ctx.now);
         q.last_activity_at = ctx.now;
-        save(c, &mut q, ctx.now)?;
-        store::withdraw_offers(c, &q.id, ctx.now)?;
-        audit_change(
-            c,
-            Some(ctx),
-            "accept",
-            &q,
+        let audit = Audit {
+            action: "accept",
             before,
-            json!({"status": "accepted", "expert_id": me.id}),
-            ctx.now,
-        )?;
-        notify(
-            c,
-            std::slice::from_ref(&q.asker_account_id),
+            after: json!({"status": "accepted", "expert_id": me.id}),
+        };
+        let notices = vec![Notice::new(
+            vec![q.asker_account_id.clone()],
             "service_question_accepted",
             "专家已接受您的提问",
-            &format!("{}专家已接受您的提问，将尽快解答。", me.name),
-            &q.id,
-            ctx.now,
-        )?;
+            format!("{}专家已接受您的提问，将尽快解答。", me.name),
+        )];
+        transition(c, Some(ctx), &mut q, Some(audit), notices, ctx.now)?;
+        store::withdraw_offers(c, &q.id, ctx.now)?;
         to_proto(c, config, pii, q, Viewer::Expert)
     })
 }
@@ -575,18 +611,12 @@ pub fn post_message(
             q.first_answer_at = Some(ctx.now);
         }
         q.last_activity_at = ctx.now;
-        save(c, &mut q, ctx.now)?;
-        if first {
-            audit_change(
-                c,
-                Some(ctx),
-                "answer",
-                &q,
-                json!({"answered": false}),
-                json!({"answered": true}),
-                ctx.now,
-            )?;
-        }
+        // Only the first answer is a change worth auditing; follow-ups are the thread.
+        let audit = first.then(|| Audit {
+            action: "answer",
+            before: json!({"answered": false}),
+            after: json!({"answered": true}),
+        });
         let (to, title, body) = if role == "expert" {
             (
                 Some(q.asker_account_id.clone()),
@@ -603,17 +633,11 @@ pub fn post_message(
                 "提问人补充了新的内容，请查看。",
             )
         };
-        if let Some(to) = to {
-            notify(
-                c,
-                &[to],
-                "service_question_message",
-                title,
-                body,
-                &q.id,
-                ctx.now,
-            )?;
-        }
+        let notices = to
+            .map(|to| Notice::new(vec![to], "service_question_message", title, body))
+            .into_iter()
+            .collect();
+        transition(c, Some(ctx), &mut q, audit, notices, ctx.now)?;
         to_proto(c, config, pii, q, v)
     })
 }
@@ -634,38 +658,31 @@ pub fn close(
         if q.status == "closed" {
             return Err(illegal(&q, &[]));
         }
-        let before = json!({"status": q.status});
-        close_row(c, &mut q, "asker", ctx.now)?;
+        close_row(c, Some(ctx), &mut q, "asker", ctx.now)?;
         store::withdraw_offers(c, &q.id, ctx.now)?;
-        audit_change(
-            c,
-            Some(ctx),
-            "close",
-            &q,
-            before,
-            json!({"status": "closed", "reason": "asker"}),
-            ctx.now,
-        )?;
         to_proto(c, config, pii, q, v)
     })
 }
 
+/// Closes the question, by its asker (`reason` "asker", with `ctx`) or by the sweep
+/// ("inactivity", by the system).
 fn close_row(
     c: &mut AnyConnection,
+    ctx: Option<&Ctx<'_>>,
     q: &mut QuestionRow,
     reason: &str,
     now: NaiveDateTime,
 ) -> AppResult<()> {
+    let before = json!({"status": q.status});
     q.status = "closed".into();
     q.closed_at = Some(now);
     q.close_reason = Some(reason.into());
-    save(c, q, now)?;
+    let mut notices = Vec::new();
     if let Some(e) = q.assigned_expert_id.clone()
         && let Some(account) = expert_account(c, &e)?
     {
-        notify(
-            c,
-            &[account],
+        notices.push(Notice::new(
+            vec![account],
             "service_question_closed",
             "问题已关闭",
             if reason == "asker" {
@@ -673,22 +690,22 @@ fn close_row(
             } else {
                 "该问题长时间无新内容，已自动关闭。"
             },
-            &q.id,
-            now,
-        )?;
+        ));
     }
     if reason != "asker" {
-        notify(
-            c,
-            std::slice::from_ref(&q.asker_account_id),
+        notices.push(Notice::new(
+            vec![q.asker_account_id.clone()],
             "service_question_closed",
             "问题已关闭",
             "您的提问长时间无新内容，已自动关闭。",
-            &q.id,
-            now,
-        )?;
+        ));
     }
-    Ok(())
+    let audit = Audit {
+        action: "close",
+        before,
+        after: json!({"status": "closed", "reason": reason}),
+    };
+    transition(c, ctx, q, Some(audit), notices, now)
 }
 
 /// Rates the answer once (1–5 with a comment): the asker, after an answer.
@@ -726,29 +743,23 @@ pub fn rate(
             .map(str::to_string);
         q.rated_at = Some(ctx.now);
         q.last_activity_at = ctx.now;
-        save(c, &mut q, ctx.now)?;
-        audit_change(
-            c,
-            Some(ctx),
-            "rate",
-            &q,
-            json!({"rating": null}),
-            json!({"rating": q.rating, "comment": q.rating_comment}),
-            ctx.now,
-        )?;
+        let audit = Audit {
+            action: "rate",
+            before: json!({"rating": null}),
+            after: json!({"rating": q.rating, "comment": q.rating_comment}),
+        };
+        let mut notices = Vec::new();
         if let Some(e) = q.assigned_expert_id.clone()
             && let Some(account) = expert_account(c, &e)?
         {
-            notify(
-                c,
-                &[account],
+            notices.push(Notice::new(
+                vec![account],
                 "service_question_rated",
                 "提问人评价了您的解答",
-                &format!("提问人给出了 {} 分评价。", req.rating),
-                &q.id,
-                ctx.now,
-            )?;
+                format!("提问人给出了 {} 分评价。", req.rating),
+            ));
         }
+        transition(c, Some(ctx), &mut q, Some(audit), notices, ctx.now)?;
         to_proto(c, config, pii, q, v)
     })
 }
@@ -787,35 +798,27 @@ pub fn assign(
         q.assigned_expert_id = Some(expert.id.clone());
         q.accepted_at = Some(ctx.now);
         q.last_activity_at = ctx.now;
-        save(c, &mut q, ctx.now)?;
-        store::withdraw_offers(c, &q.id, ctx.now)?;
-        audit_change(
-            c,
-            Some(ctx),
-            "assign",
-            &q,
+        let audit = Audit {
+            action: "assign",
             before,
-            json!({"status": "accepted", "expert_id": expert.id}),
-            ctx.now,
-        )?;
-        notify(
-            c,
-            std::slice::from_ref(&expert.account_id),
-            "service_question_assigned",
-            "组织为您指派了一个提问",
-            "组织管理员为您指派了一个群众提问，请尽快解答。",
-            &q.id,
-            ctx.now,
-        )?;
-        notify(
-            c,
-            std::slice::from_ref(&q.asker_account_id),
-            "service_question_accepted",
-            "您的提问已指派专家",
-            &format!("组织已为您的提问指派{}专家。", expert.name),
-            &q.id,
-            ctx.now,
-        )?;
+            after: json!({"status": "accepted", "expert_id": expert.id}),
+        };
+        let notices = vec![
+            Notice::new(
+                vec![expert.account_id.clone()],
+                "service_question_assigned",
+                "组织为您指派了一个提问",
+                "组织管理员为您指派了一个群众提问，请尽快解答。",
+            ),
+            Notice::new(
+                vec![q.asker_account_id.clone()],
+                "service_question_accepted",
+                "您的提问已指派专家",
+                format!("组织已为您的提问指派{}专家。", expert.name),
+            ),
+        ];
+        transition(c, Some(ctx), &mut q, Some(audit), notices, ctx.now)?;
+        store::withdraw_offers(c, &q.id, ctx.now)?;
         to_proto(c, config, pii, q, Viewer::Admin)
     })
 }
@@ -876,16 +879,7 @@ pub fn sweep(
                 Some(q) if q.status == "accepted" && q.last_activity_at <= cutoff => q,
                 _ => return Ok(false),
             };
-            close_row(c, &mut q, "inactivity", now)?;
-            audit_change(
-                c,
-                None,
-                "close",
-                &q,
-                json!({"status": "accepted"}),
-                json!({"status": "closed", "reason": "inactivity"}),
-                now,
-            )?;
+            close_row(c, None, &mut q, "inactivity", now)?;
             Ok::<_, AppError>(true)
         });
         match done {
