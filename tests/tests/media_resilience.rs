@@ -18,7 +18,7 @@ use hongying_tests::media_client::MediaClient;
 use hongying_tests::ws::{Incoming, WsClient};
 use hongying_tests::{Value, json};
 
-use crate::ws::{Room, room_with};
+use hongying_tests::meeting_room::{Room, room_with};
 
 /// The presence timeout of these tests.
 const TIMEOUT: Duration = Duration::from_millis(2_000);

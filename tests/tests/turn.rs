@@ -19,7 +19,7 @@ use hongying_tests::Value;
 use hongying_tests::media_client::{MediaClient, Options};
 use sha1::Sha1;
 
-use crate::ws::room_with;
+use hongying_tests::meeting_room::room_with;
 
 /// One `turnserver` child process, killed on drop.
 struct Coturn {
