@@ -71,11 +71,15 @@ pub fn room_entry(
         }
         RoomKey::Consultation(id) => crate::services::consultations::room_title(conn, id)?,
     };
-    let name: String = accounts::table
+    Ok((title, display_name(conn, account_id)?))
+}
+
+/// The name a participant shows in rooms.
+pub fn display_name(conn: &mut AnyConnection, account_id: &str) -> AppResult<String> {
+    accounts::table
         .find(account_id)
         .select(accounts::display_name)
         .first(conn)
         .optional()?
-        .ok_or(AppError::Unauthenticated)?;
-    Ok((title, name))
+        .ok_or(AppError::Unauthenticated)
 }

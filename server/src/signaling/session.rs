@@ -436,17 +436,24 @@ impl Socket {
             return Some(End::Close(close::UNAUTHENTICATED, code.as_str().into()));
         }
         let (meeting_id, member_id) = (claims.mid.clone(), claims.mem.clone());
-        let (mid, account_id) = (meeting_id.clone(), self.principal.account_id.clone());
-        let looked_up = self
-            .state
-            .db
-            .run(move |c| super::room_entry(c, &mid, &account_id))
-            .await;
-        let (title, name) = match looked_up {
-            Ok(v) => v,
-            Err(e) => {
-                self.reply(id, app_error_msg(&e)).await;
-                return None;
+        // An open room proves its meeting in progress and the token carries the names:
+        // only the join that opens a room reads the database.
+        let open = self.state.signaling.registry.get(&meeting_id).is_some();
+        let (title, name) = if open && !claims.name.is_empty() {
+            (claims.title.clone(), claims.name.clone())
+        } else {
+            let (mid, account_id) = (meeting_id.clone(), self.principal.account_id.clone());
+            let looked_up = self
+                .state
+                .db
+                .run(move |c| super::room_entry(c, &mid, &account_id))
+                .await;
+            match looked_up {
+                Ok(v) => v,
+                Err(e) => {
+                    self.reply(id, app_error_msg(&e)).await;
+                    return None;
+                }
             }
         };
         let req = JoinRequest {
