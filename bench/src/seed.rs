@@ -186,6 +186,9 @@ pub async fn seed(app: &TestApp, rooms: usize, sessions: usize) -> Result<Vec<To
                     subscribe: true,
                     host,
                 },
+                // As the server issues them: the names ride in the token.
+                title: format!("压测党员大会{r:04}"),
+                name: "压测党员".into(),
                 iss: issuer.clone(),
                 aud: JOIN_AUDIENCE.to_string(),
                 iat,
