@@ -6,7 +6,11 @@
 //! time until every subscriber receives video, delivery ratio over a steady window, SFU CPU
 //! time per forwarded packet (and the share of one core), RSS per peer connection.
 //!
-//! cargo bench -p hongying-signaling --features testing --bench media_fanout -- 50 100 200
+//! With `--pin`, the SFU's thread is bound to CPU 0 and the clients' threads to the other
+//! CPUs, so "on at most one core" holds by construction and the clients cannot take the
+//! SFU's core.
+//!
+//! cargo bench -p hongying-signaling --features testing --bench media_fanout -- 50 100 200 --pin
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
 
 use std::sync::Arc;
@@ -91,19 +95,49 @@ struct Result {
     window: Duration,
 }
 
-fn run(n: usize, secs: u64) -> Result {
+/// Binds the calling thread to `cpus`.
+fn pin_to(cpus: &[usize]) {
+    // One core for one thread; a set of cores is not offered by the crate, so a thread of
+    // the clients takes one of theirs by its own turn.
+    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let i = NEXT.fetch_add(1, Ordering::Relaxed) % cpus.len();
+    let ok = core_affinity::set_for_current(core_affinity::CoreId { id: cpus[i] });
+    assert!(ok, "could not pin a thread to CPU {}", cpus[i]);
+}
+
+fn cpus() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+fn run(n: usize, secs: u64, pin: bool) -> Result {
+    let client_cpus: Vec<usize> = (1..cpus().max(2)).collect();
+    let cc = client_cpus.clone();
     let sfu_rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .thread_name("sfu-worker")
+        .on_thread_start(move || {
+            if pin {
+                pin_to(&[0]);
+            }
+        })
         .enable_all()
         .build()
         .unwrap();
     let cli_rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
+        .worker_threads(client_cpus.len().max(2))
         .thread_name("cli-worker")
+        .on_thread_start(move || {
+            if pin {
+                pin_to(&cc);
+            }
+        })
         .enable_all()
         .build()
         .unwrap();
+    if pin {
+        // The main thread drives the client runtime.
+        pin_to(&client_cpus);
+    }
     let harness = {
         let _g = sfu_rt.enter();
         Arc::new(Harness::start(MediaConfig::default()))
@@ -207,9 +241,12 @@ fn run(n: usize, secs: u64) -> Result {
 fn main() {
     let mut ns = Vec::new();
     let mut secs = 10;
+    let mut pin = false;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
-        if a == "--secs" {
+        if a == "--pin" {
+            pin = true;
+        } else if a == "--secs" {
             secs = args.next().and_then(|v| v.parse().ok()).unwrap_or(secs);
         } else if let Ok(n) = a.parse::<usize>() {
             ns.push(n);
@@ -223,7 +260,7 @@ fn main() {
     );
     println!("|---|---|---|---|---|---|---|---|---|---|");
     for n in ns {
-        let r = run(n, secs);
+        let r = run(n, secs, pin);
         println!(
             "| {} | {:.2} s | {:.3} % | {:.3} % | {:.1} µs | {:.0} % | {:.0} KiB | {} in {:.0} s | {} | {} |",
             r.n,
