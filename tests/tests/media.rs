@@ -77,6 +77,15 @@ async fn members_count_while_their_media_flows() {
     b.request("offer", json!({"sdp": "v=0 garbage"}));
     let e = b.until("error", |_| true).await;
     assert_error(&e, "bad_sdp");
+    // So are malformed candidates.
+    for bad in [
+        "candidate:garbage",
+        "candidate:1 1 udp notanumber 127.0.0.1 x typ host",
+    ] {
+        b.request("candidate", json!({"candidate": bad, "sdp_mid": "0"}));
+        let e = b.until("error", |_| true).await;
+        assert_error(&e, "bad_candidate");
+    }
 
     // b's phone stops sending anything: within the timeout he no longer counts, and his
     // interval closes at the moment his media stopped.
