@@ -334,7 +334,8 @@ const CONNECTING: &str = "## Connecting\n\n\
 `GET /ws` upgrades to a WebSocket. The device authenticates with its access token, as \
 `Authorization: Bearer …` or, from a browser, `?access_token=…`. Bad credentials are \
 answered on the socket: an `error` frame, then a close frame whose reason is the code. \
-`?notices_since=<cursor>` replays the member's notices after that cursor; without it, \
+`?notices_since=<cursor>` replays the member's notices (or, for an account without a \
+member record — a villager, an expert — the account's) after that cursor; without it, \
 those after the cursor the device last acknowledged with `ack_notices`. New notices \
 arrive live as `notice` frames (at least once: a client drops a `notice_id` it has \
 seen).\n\n\
@@ -343,6 +344,13 @@ To enter a meeting the device sends `join` with a join token from \
 grants publish/subscribe/host). The meeting must be in progress. A socket is in at most \
 one meeting at a time; a second device of the same person takes the participant over \
 and the first is closed (`replaced`).\n\n\
+A 服务面对面 video consultation is a room of the same protocol: its expert and its asker \
+get join tokens from `POST /api/v1/services/consultations/{id}/join-token` (from shortly \
+before the booked time to its end), and the room's `meeting_id` is \
+`consultation:<id>`. It has no quorum, votes or attendance; the expert holds the host \
+grant, and `host` `end_meeting` from him hangs up. The consultation runs from the moment \
+both are proven present by their media, and ends when both have left (a `closed` frame \
+with reason `consultation_ended` if the room ends while one is still in it).\n\n\
 Limits (configuration section `signaling`): the server closes a socket from which \
 nothing arrived for `heartbeat_timeout_ms` (default 15 s; the server pings every third \
 of it and WebSocket pongs count, so a browser needs no application pings); a text frame \

@@ -1287,6 +1287,7 @@ async fn consultation_until(
 async fn a_booked_consultation_is_a_one_to_one_video_room_and_its_duration_is_recorded() {
     use hongying_proto::signaling::MediaKind;
     use hongying_tests::media_client::MediaClient;
+    use hongying_tests::ws::assert_error;
     use std::sync::atomic::Ordering;
 
     let app = TestApp::spawn_with(|c| {
@@ -1305,7 +1306,12 @@ async fn a_booked_consultation_is_a_one_to_one_video_room_and_its_duration_is_re
     .await;
     let now = app.state.clock.now().and_utc();
     let mut booked = Vec::new();
-    for start in [now + Duration::minutes(5), now + Duration::hours(3)] {
+    let slots = [
+        now + Duration::minutes(5),
+        now + Duration::hours(3),
+        now + Duration::minutes(40),
+    ];
+    for start in slots {
         let s = ok_json(
             post(
                 &app,
@@ -1330,7 +1336,7 @@ async fn a_booked_consultation_is_a_one_to_one_video_room_and_its_duration_is_re
         .await;
         booked.push(c["id"].as_str().unwrap().to_string());
     }
-    let (soon, later) = (booked[0].clone(), booked[1].clone());
+    let (soon, later, next) = (booked[0].clone(), booked[1].clone(), booked[2].clone());
     let token_path = |id: &str| format!("/api/v1/services/consultations/{id}/join-token");
 
     // Hours before its slot the room is not open yet; a third person never learns it exists.
@@ -1442,6 +1448,37 @@ async fn a_booked_consultation_is_a_one_to_one_video_room_and_its_duration_is_re
         "illegal_transition",
     )
     .await;
+
+    // The next consultation: this time the expert hangs up while the farmer is still in.
+    app.state.clock.advance(Duration::minutes(15));
+    let (expert_c, farmer_c) = (fresh(&app, &w.town_agri.1), fresh(&app, &w.farmer));
+    let mut clients = Vec::new();
+    for who in [&expert_c, &farmer_c] {
+        let t = ok_json(post(&app, who, &token_path(&next), json!({})).await, 200).await;
+        let mut ws = app.ws(who).await;
+        let j = ws.join(t["token"].as_str().unwrap()).await;
+        let c = MediaClient::start(ws, &j, true).await;
+        c.peer.sending.audio.store(true, Ordering::Relaxed);
+        c.peer.start_sending();
+        clients.push(c);
+    }
+    consultation_until(&app, &w.farmer, &next, |c| c["status"] == "in_progress").await;
+    app.state.clock.advance(Duration::minutes(5));
+    let (expert, farmer) = clients.split_at_mut(1);
+    // Only the host may end a room; the farmer is not.
+    farmer[0].request("host", json!({"action": "end_meeting"}));
+    assert_error(&farmer[0].until("error", |_| true).await, "not_host");
+    expert[0].request("host", json!({"action": "end_meeting"}));
+    let closed = farmer[0]
+        .until("closed", |c| c["reason"] == "consultation_ended")
+        .await;
+    assert_eq!(closed["data"]["reason"], "consultation_ended");
+    let done = consultation_until(&app, &w.farmer, &next, |c| c["status"] == "completed").await;
+    let secs = done["duration_seconds"].as_i64().unwrap();
+    assert!(
+        (5 * 60..6 * 60).contains(&secs),
+        "five minutes recorded as {secs} s"
+    );
 }
 
 #[tokio::test]
