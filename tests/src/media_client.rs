@@ -232,3 +232,23 @@ fn show(proxy: &Option<Arc<Proxy>>, sdp: &str) -> String {
         None => sdp.to_string(),
     }
 }
+
+/// Waits up to `wait` for `f` to hold, looking every 100 ms; fails naming `what`.
+pub async fn eventually(what: &str, wait: std::time::Duration, f: impl Fn() -> bool) {
+    let deadline = tokio::time::Instant::now() + wait;
+    while tokio::time::Instant::now() < deadline {
+        if f() {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(f(), "not within {wait:?}: {what}");
+}
+
+/// Switches the peer's audio and video on and starts its synthetic sender.
+pub fn send_everything(p: &Arc<TestPeer>) {
+    use std::sync::atomic::Ordering;
+    p.sending.audio.store(true, Ordering::Relaxed);
+    p.sending.video.store(true, Ordering::Relaxed);
+    p.start_sending();
+}

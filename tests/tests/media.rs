@@ -8,20 +8,13 @@ use std::time::Duration;
 
 use hongying_proto::signaling::MediaKind;
 use hongying_tests::json;
-use hongying_tests::media_client::MediaClient;
+use hongying_tests::media_client::{MediaClient, eventually, send_everything};
 use hongying_tests::ws::assert_error;
 
 use hongying_tests::meeting_room::room_with;
 
-async fn eventually(what: &str, f: impl Fn() -> bool) {
-    for _ in 0..200 {
-        if f() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("not in time: {what}");
-}
+/// How long media may take to flow on a loaded machine.
+const MEDIA_WAIT: Duration = Duration::from_secs(20);
 
 #[tokio::test]
 async fn members_count_while_their_media_flows() {
@@ -44,11 +37,8 @@ async fn members_count_while_their_media_flows() {
     let mut a = MediaClient::start(ws_a, &ja, true).await;
     let (ws_b, jb) = r.enter(&r.members[1].1).await;
     let mut b = MediaClient::start(ws_b, &jb, true).await;
-    for p in [&a.peer, &b.peer] {
-        p.sending.audio.store(true, Ordering::Relaxed);
-        p.sending.video.store(true, Ordering::Relaxed);
-        p.start_sending();
-    }
+    send_everything(&a.peer);
+    send_everything(&b.peer);
 
     let q = host
         .until("quorum_update", |q| q["present_remote"] == 2)
@@ -62,12 +52,12 @@ async fn members_count_while_their_media_flows() {
 
     // Each receives the other's audio and video, forwarded by the SFU.
     let (pa, pb) = (a.participant_id.clone(), b.participant_id.clone());
-    eventually("a hears and sees b", || {
+    eventually("a hears and sees b", MEDIA_WAIT, || {
         a.peer.received_from(&pb, MediaKind::Audio) > 20
             && a.peer.received_from(&pb, MediaKind::Video) > 20
     })
     .await;
-    eventually("b hears and sees a", || {
+    eventually("b hears and sees a", MEDIA_WAIT, || {
         b.peer.received_from(&pa, MediaKind::Audio) > 20
             && b.peer.received_from(&pa, MediaKind::Video) > 20
     })

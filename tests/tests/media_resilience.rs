@@ -13,8 +13,8 @@ use std::time::{Duration, Instant};
 
 use hongying_proto::signaling::MediaKind;
 use hongying_server::config::Config;
-use hongying_signaling::media::testing::{Impairment, Proxy, TestPeer};
-use hongying_tests::media_client::MediaClient;
+use hongying_signaling::media::testing::{Impairment, Proxy};
+use hongying_tests::media_client::{MediaClient, eventually, send_everything};
 use hongying_tests::ws::{Incoming, WsClient};
 use hongying_tests::{Value, json};
 
@@ -26,23 +26,6 @@ const TIMEOUT: Duration = Duration::from_millis(2_000);
 fn media_on(c: &mut Config) {
     c.media.enabled = true;
     c.media.no_media_timeout_ms = TIMEOUT.as_millis() as u64;
-}
-
-async fn eventually(what: &str, wait: Duration, f: impl Fn() -> bool) {
-    let deadline = Instant::now() + wait;
-    while Instant::now() < deadline {
-        if f() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert!(f(), "not within {wait:?}: {what}");
-}
-
-fn send_everything(p: &Arc<TestPeer>) {
-    p.sending.audio.store(true, Ordering::Relaxed);
-    p.sending.video.store(true, Ordering::Relaxed);
-    p.start_sending();
 }
 
 /// Every frame the host's socket receives and when: read in the background, so that the

@@ -1286,9 +1286,8 @@ async fn consultation_until(
 #[tokio::test]
 async fn a_booked_consultation_is_a_one_to_one_video_room_and_its_duration_is_recorded() {
     use hongying_proto::signaling::MediaKind;
-    use hongying_tests::media_client::MediaClient;
+    use hongying_tests::media_client::{MediaClient, eventually, send_everything};
     use hongying_tests::ws::assert_error;
-    use std::sync::atomic::Ordering;
 
     let app = TestApp::spawn_with(|c| {
         spawn_config(c);
@@ -1396,30 +1395,20 @@ async fn a_booked_consultation_is_a_one_to_one_video_room_and_its_duration_is_re
 
     let mut expert = MediaClient::start(ws_e, &je, true).await;
     let mut farmer = MediaClient::start(ws_f, &jf, true).await;
-    for p in [&expert.peer, &farmer.peer] {
-        p.sending.audio.store(true, Ordering::Relaxed);
-        p.sending.video.store(true, Ordering::Relaxed);
-        p.start_sending();
-    }
+    send_everything(&expert.peer);
+    send_everything(&farmer.peer);
     let (pe, pf) = (expert.participant_id.clone(), farmer.participant_id.clone());
-    for _ in 0..200 {
-        let both = expert.peer.received_from(&pf, MediaKind::Audio) > 20
-            && expert.peer.received_from(&pf, MediaKind::Video) > 20
-            && farmer.peer.received_from(&pe, MediaKind::Audio) > 20
-            && farmer.peer.received_from(&pe, MediaKind::Video) > 20;
-        if both {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
-    assert!(
-        expert.peer.received_from(&pf, MediaKind::Video) > 20,
-        "the expert sees the farmer"
-    );
-    assert!(
-        farmer.peer.received_from(&pe, MediaKind::Audio) > 20,
-        "the farmer hears the expert"
-    );
+    eventually(
+        "the expert and the farmer hear and see each other",
+        std::time::Duration::from_secs(20),
+        || {
+            expert.peer.received_from(&pf, MediaKind::Audio) > 20
+                && expert.peer.received_from(&pf, MediaKind::Video) > 20
+                && farmer.peer.received_from(&pe, MediaKind::Audio) > 20
+                && farmer.peer.received_from(&pe, MediaKind::Video) > 20
+        },
+    )
+    .await;
 
     // With both proven present the consultation runs.
     let running =
@@ -1458,8 +1447,7 @@ async fn a_booked_consultation_is_a_one_to_one_video_room_and_its_duration_is_re
         let mut ws = app.ws(who).await;
         let j = ws.join(t["token"].as_str().unwrap()).await;
         let c = MediaClient::start(ws, &j, true).await;
-        c.peer.sending.audio.store(true, Ordering::Relaxed);
-        c.peer.start_sending();
+        send_everything(&c.peer);
         clients.push(c);
     }
     consultation_until(&app, &w.farmer, &next, |c| c["status"] == "in_progress").await;

@@ -30,14 +30,10 @@ pub async fn issue_join_token(
     principal: Principal,
     id: web::Path<String>,
 ) -> AppResult<web::Json<JoinTokenResponse>> {
-    let now = state.clock.now();
-    let id = id.into_inner();
-    let tokens = state.tokens.clone();
-    let issuer = state.config.auth.issuer.clone();
-    let ttl = state.config.auth.join_ttl_secs;
+    let (issuer, id) = (issuer(&state), id.into_inner());
     let t = state
         .db
-        .run(move |c| join_token::issue(c, &tokens, &issuer, ttl, &principal, &id, now))
+        .run(move |c| issuer.meeting(c, &principal, &id))
         .await?;
     Ok(web::Json(t))
 }
@@ -58,22 +54,23 @@ pub async fn issue_consultation_join_token(
     principal: Principal,
     id: web::Path<String>,
 ) -> AppResult<web::Json<JoinTokenResponse>> {
-    let now = state.clock.now();
-    let id = id.into_inner();
-    let tokens = state.tokens.clone();
-    let issuer = state.config.auth.issuer.clone();
-    let ttl = state.config.auth.join_ttl_secs;
+    let (issuer, id) = (issuer(&state), id.into_inner());
     let early =
         chrono::Duration::minutes(state.config.services.consultation_open_early_minutes.into());
     let t = state
         .db
-        .run(move |c| {
-            join_token::issue_for_consultation(
-                c, &tokens, &issuer, ttl, &principal, &id, now, early,
-            )
-        })
+        .run(move |c| issuer.consultation(c, &principal, &id, early))
         .await?;
     Ok(web::Json(t))
+}
+
+fn issuer(state: &AppState) -> join_token::Issuer {
+    join_token::Issuer {
+        tokens: state.tokens.clone(),
+        issuer: state.config.auth.issuer.clone(),
+        ttl_secs: state.config.auth.join_ttl_secs,
+        now: state.clock.now(),
+    }
 }
 
 pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {

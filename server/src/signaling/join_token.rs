@@ -103,56 +103,87 @@ pub fn grants_for(
     ))
 }
 
-/// Issues a join token for the caller, valid `ttl_secs` from `now`.
-pub fn issue(
-    conn: &mut AnyConnection,
-    tokens: &TokenService,
-    issuer: &str,
-    ttl_secs: u64,
-    principal: &Principal,
-    meeting_id: &str,
-    now: NaiveDateTime,
-) -> AppResult<JoinTokenResponse> {
-    let (grants, title) = grants_for(conn, principal, meeting_id)?;
-    let ticket = Ticket {
-        room_id: meeting_id,
-        member_id: principal.member_id.clone(),
-        grants,
-        title,
-        name: super::display_name(conn, &principal.account_id)?,
-    };
-    sign(tokens, issuer, ttl_secs, principal, ticket, now)
+/// What signing a join token takes: the server's keys, its issuer name, the lifetime,
+/// and the time of issue.
+pub struct Issuer {
+    pub tokens: TokenService,
+    pub issuer: String,
+    pub ttl_secs: u64,
+    pub now: NaiveDateTime,
 }
 
-/// Issues a join token for a consultation's one-to-one room: to its expert (as host, so
-/// he can end it) and its asker, in the consultation's time (see
-/// [`consultations::room_grant`]). The token names no member: a consultation counts
-/// toward no attendance, even when the asker is a party member.
-#[allow(clippy::too_many_arguments)]
-pub fn issue_for_consultation(
-    conn: &mut AnyConnection,
-    tokens: &TokenService,
-    issuer: &str,
-    ttl_secs: u64,
-    principal: &Principal,
-    consultation_id: &str,
-    now: NaiveDateTime,
-    open_early: chrono::Duration,
-) -> AppResult<JoinTokenResponse> {
-    let host = consultations::room_grant(conn, principal, consultation_id, now, open_early)?;
-    let room_id = RoomKey::consultation(consultation_id);
-    let ticket = Ticket {
-        room_id: &room_id,
-        member_id: None,
-        grants: JoinGrants {
-            publish: true,
-            subscribe: true,
-            host,
-        },
-        title: consultations::room_title(conn, consultation_id)?,
-        name: super::display_name(conn, &principal.account_id)?,
-    };
-    sign(tokens, issuer, ttl_secs, principal, ticket, now)
+impl Issuer {
+    /// Issues a join token for the caller to the meeting's room.
+    pub fn meeting(
+        &self,
+        conn: &mut AnyConnection,
+        principal: &Principal,
+        meeting_id: &str,
+    ) -> AppResult<JoinTokenResponse> {
+        let (grants, title) = grants_for(conn, principal, meeting_id)?;
+        let ticket = Ticket {
+            room_id: meeting_id,
+            member_id: principal.member_id.clone(),
+            grants,
+            title,
+            name: super::display_name(conn, &principal.account_id)?,
+        };
+        self.sign(principal, ticket)
+    }
+
+    /// Issues a join token for a consultation's one-to-one room: to its expert (as host,
+    /// so he can end it) and its asker, in the consultation's time (see
+    /// [`consultations::room_grant`]). The token names no member: a consultation counts
+    /// toward no attendance, even when the asker is a party member.
+    pub fn consultation(
+        &self,
+        conn: &mut AnyConnection,
+        principal: &Principal,
+        consultation_id: &str,
+        open_early: chrono::Duration,
+    ) -> AppResult<JoinTokenResponse> {
+        let host =
+            consultations::room_grant(conn, principal, consultation_id, self.now, open_early)?;
+        let room_id = RoomKey::consultation(consultation_id);
+        let ticket = Ticket {
+            room_id: &room_id,
+            member_id: None,
+            grants: JoinGrants {
+                publish: true,
+                subscribe: true,
+                host,
+            },
+            title: consultations::room_title(conn, consultation_id)?,
+            name: super::display_name(conn, &principal.account_id)?,
+        };
+        self.sign(principal, ticket)
+    }
+
+    fn sign(&self, principal: &Principal, ticket: Ticket<'_>) -> AppResult<JoinTokenResponse> {
+        let iat = self.now.and_utc().timestamp();
+        let exp = iat + self.ttl_secs as i64;
+        let claims = JoinClaims {
+            sub: principal.account_id.clone(),
+            sid: principal.session_id.clone(),
+            mid: ticket.room_id.to_string(),
+            mem: ticket.member_id,
+            grants: ticket.grants,
+            title: ticket.title,
+            name: ticket.name,
+            iss: self.issuer.clone(),
+            aud: JOIN_AUDIENCE.to_string(),
+            iat,
+            exp,
+            jti: uuid::Uuid::now_v7().to_string(),
+        };
+        let token = self.tokens.sign(&claims)?;
+        Ok(JoinTokenResponse {
+            token,
+            meeting_id: ticket.room_id.to_string(),
+            expires_at: utc(self.now + chrono::Duration::seconds(self.ttl_secs as i64)),
+            grants: ticket.grants,
+        })
+    }
 }
 
 /// What a token admits to.
@@ -162,39 +193,6 @@ struct Ticket<'a> {
     grants: JoinGrants,
     title: String,
     name: String,
-}
-
-fn sign(
-    tokens: &TokenService,
-    issuer: &str,
-    ttl_secs: u64,
-    principal: &Principal,
-    ticket: Ticket<'_>,
-    now: NaiveDateTime,
-) -> AppResult<JoinTokenResponse> {
-    let iat = now.and_utc().timestamp();
-    let exp = iat + ttl_secs as i64;
-    let claims = JoinClaims {
-        sub: principal.account_id.clone(),
-        sid: principal.session_id.clone(),
-        mid: ticket.room_id.to_string(),
-        mem: ticket.member_id,
-        grants: ticket.grants,
-        title: ticket.title,
-        name: ticket.name,
-        iss: issuer.to_string(),
-        aud: JOIN_AUDIENCE.to_string(),
-        iat,
-        exp,
-        jti: uuid::Uuid::now_v7().to_string(),
-    };
-    let token = tokens.sign(&claims)?;
-    Ok(JoinTokenResponse {
-        token,
-        meeting_id: ticket.room_id.to_string(),
-        expires_at: utc(now + chrono::Duration::seconds(ttl_secs as i64)),
-        grants: ticket.grants,
-    })
 }
 
 /// Verifies a join token (signature, issuer, audience, expiry against `now`).
