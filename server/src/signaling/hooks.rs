@@ -1,7 +1,7 @@
 //! The rooms' view of the world: attendance, quorum and ballots through the meetings and
 //! motions services, so that a member in a room is counted and votes under exactly the
-//! rules that apply over REST. A consultation's room has no attendance, quorum or votes:
-//! its occupancy starts and ends the consultation.
+//! rules that apply over REST; and a consultation's, whose occupancy starts and ends the
+//! consultation.
 
 use std::time::Duration;
 
@@ -22,12 +22,27 @@ use crate::store::meetings as meetings_store;
 use crate::store::motions as motions_store;
 use hongying_proto::motions::BallotChannel;
 
+/// The hooks of every room, sent to its kind's: meetings and consultations keep their
+/// rules apart, and the registry still holds one hooks value.
 pub struct DbHooks {
+    pub meetings: MeetingHooks,
+    pub consultations: ConsultationHooks,
+}
+
+/// A meeting's room: attendance intervals, quorum and ballots.
+pub struct MeetingHooks {
     pub db: Db,
     pub clock: Clock,
     pub policy: MeetingsConfig,
     /// A member who left less than this ago gets his interval back (the gap merges).
     pub merge_within: chrono::Duration,
+}
+
+/// A consultation's one-to-one room: no attendance, quorum or votes; its occupancy
+/// starts the consultation and its closing ends it.
+pub struct ConsultationHooks {
+    pub db: Db,
+    pub clock: Clock,
 }
 
 fn hook_error(e: &AppError) -> HookError {
@@ -41,16 +56,13 @@ fn ago(now: chrono::NaiveDateTime, d: Duration) -> chrono::NaiveDateTime {
     now - chrono::Duration::from_std(d).unwrap_or(chrono::Duration::zero())
 }
 
-impl RoomHooks for DbHooks {
+impl RoomHooks for MeetingHooks {
     async fn open_interval(
         &self,
         meeting_id: &str,
         member_id: &str,
         media_proven: bool,
     ) -> Result<Option<String>, HookError> {
-        if let RoomKey::Consultation(_) = RoomKey::parse(meeting_id) {
-            return Ok(None);
-        }
         let (m, who, now, within) = (
             meeting_id.to_string(),
             member_id.to_string(),
@@ -81,9 +93,6 @@ impl RoomHooks for DbHooks {
         seen_ago: Duration,
         reason: &str,
     ) {
-        if let RoomKey::Consultation(_) = RoomKey::parse(meeting_id) {
-            return;
-        }
         let (m, who, why) = (
             meeting_id.to_string(),
             member_id.to_string(),
@@ -100,17 +109,6 @@ impl RoomHooks for DbHooks {
     }
 
     async fn close_all(&self, meeting_id: &str, reason: &str) {
-        if let RoomKey::Consultation(id) = RoomKey::parse(meeting_id) {
-            let (id, now) = (id.to_string(), self.clock.now());
-            if let Err(e) = self
-                .db
-                .run(move |c| consultations::room_closed(c, &id, now))
-                .await
-            {
-                tracing::warn!(error = %e, meeting_id, "recording the consultation's end failed");
-            }
-            return;
-        }
         let (m, why, now) = (meeting_id.to_string(), reason.to_string(), self.clock.now());
         match self
             .db
@@ -123,9 +121,6 @@ impl RoomHooks for DbHooks {
     }
 
     async fn quorum(&self, meeting_id: &str) -> Option<QuorumState> {
-        if let RoomKey::Consultation(_) = RoomKey::parse(meeting_id) {
-            return None;
-        }
         let (m, policy, now) = (
             meeting_id.to_string(),
             self.policy.clone(),
@@ -164,9 +159,6 @@ impl RoomHooks for DbHooks {
         member_id: &str,
         ballot: &CastBallot,
     ) -> Result<(), HookError> {
-        if let RoomKey::Consultation(_) = RoomKey::parse(meeting_id) {
-            return Err(hook_error(&AppError::NotFound));
-        }
         let (m, who, b, policy, now) = (
             meeting_id.to_string(),
             member_id.to_string(),
@@ -200,6 +192,38 @@ impl RoomHooks for DbHooks {
             .await
             .map_err(|e| hook_error(&e))
     }
+}
+
+impl RoomHooks for ConsultationHooks {
+    async fn open_interval(&self, _: &str, _: &str, _: bool) -> Result<Option<String>, HookError> {
+        Ok(None)
+    }
+
+    async fn touch(&self, _: &[String]) {}
+
+    async fn close_interval(&self, _: &str, _: &str, _: Duration, _: &str) {}
+
+    async fn close_all(&self, room_id: &str, _: &str) {
+        let RoomKey::Consultation(id) = RoomKey::parse(room_id) else {
+            return;
+        };
+        let (id, now) = (id.to_string(), self.clock.now());
+        if let Err(e) = self
+            .db
+            .run(move |c| consultations::room_closed(c, &id, now))
+            .await
+        {
+            tracing::warn!(error = %e, room_id, "recording the consultation's end failed");
+        }
+    }
+
+    async fn quorum(&self, _: &str) -> Option<QuorumState> {
+        None
+    }
+
+    async fn cast_ballot(&self, _: &str, _: &str, _: &CastBallot) -> Result<(), HookError> {
+        Err(hook_error(&AppError::NotFound))
+    }
 
     async fn occupancy(&self, room_id: &str, joined: usize, present: usize) -> Option<String> {
         let RoomKey::Consultation(id) = RoomKey::parse(room_id) else {
@@ -216,6 +240,93 @@ impl RoomHooks for DbHooks {
             Err(e) => {
                 tracing::warn!(error = %e, room_id, "recording the consultation's start failed");
                 None
+            }
+        }
+    }
+}
+
+impl RoomHooks for DbHooks {
+    async fn open_interval(
+        &self,
+        room_id: &str,
+        member_id: &str,
+        media_proven: bool,
+    ) -> Result<Option<String>, HookError> {
+        match RoomKey::parse(room_id) {
+            RoomKey::Meeting(_) => {
+                self.meetings
+                    .open_interval(room_id, member_id, media_proven)
+                    .await
+            }
+            RoomKey::Consultation(_) => {
+                self.consultations
+                    .open_interval(room_id, member_id, media_proven)
+                    .await
+            }
+        }
+    }
+
+    /// Only meetings have intervals to touch.
+    async fn touch(&self, interval_ids: &[String]) {
+        self.meetings.touch(interval_ids).await;
+    }
+
+    async fn close_interval(
+        &self,
+        room_id: &str,
+        member_id: &str,
+        seen_ago: Duration,
+        reason: &str,
+    ) {
+        match RoomKey::parse(room_id) {
+            RoomKey::Meeting(_) => {
+                self.meetings
+                    .close_interval(room_id, member_id, seen_ago, reason)
+                    .await;
+            }
+            RoomKey::Consultation(_) => {
+                self.consultations
+                    .close_interval(room_id, member_id, seen_ago, reason)
+                    .await;
+            }
+        }
+    }
+
+    async fn close_all(&self, room_id: &str, reason: &str) {
+        match RoomKey::parse(room_id) {
+            RoomKey::Meeting(_) => self.meetings.close_all(room_id, reason).await,
+            RoomKey::Consultation(_) => self.consultations.close_all(room_id, reason).await,
+        }
+    }
+
+    async fn quorum(&self, room_id: &str) -> Option<QuorumState> {
+        match RoomKey::parse(room_id) {
+            RoomKey::Meeting(_) => self.meetings.quorum(room_id).await,
+            RoomKey::Consultation(_) => self.consultations.quorum(room_id).await,
+        }
+    }
+
+    async fn cast_ballot(
+        &self,
+        room_id: &str,
+        member_id: &str,
+        ballot: &CastBallot,
+    ) -> Result<(), HookError> {
+        match RoomKey::parse(room_id) {
+            RoomKey::Meeting(_) => self.meetings.cast_ballot(room_id, member_id, ballot).await,
+            RoomKey::Consultation(_) => {
+                self.consultations
+                    .cast_ballot(room_id, member_id, ballot)
+                    .await
+            }
+        }
+    }
+
+    async fn occupancy(&self, room_id: &str, joined: usize, present: usize) -> Option<String> {
+        match RoomKey::parse(room_id) {
+            RoomKey::Meeting(_) => self.meetings.occupancy(room_id, joined, present).await,
+            RoomKey::Consultation(_) => {
+                self.consultations.occupancy(room_id, joined, present).await
             }
         }
     }

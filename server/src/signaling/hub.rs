@@ -11,7 +11,7 @@ use hongying_signaling::cluster::{Bus, LocalBus, LocalPresence, Presence};
 use hongying_signaling::room::{Outbox, Registry, RoomConfig};
 use serde::{Deserialize, Serialize};
 
-use super::hooks::DbHooks;
+use super::hooks::{ConsultationHooks, DbHooks, MeetingHooks};
 use crate::config::Config;
 use crate::db::Db;
 use crate::state::Clock;
@@ -80,10 +80,13 @@ impl Signaling {
         let ms = std::time::Duration::from_millis;
         let sig = &config.signaling;
         let hooks = DbHooks {
-            db,
-            clock,
-            policy: config.meetings.clone(),
-            merge_within: chrono::Duration::milliseconds(sig.resume_window_ms as i64),
+            meetings: MeetingHooks {
+                db: db.clone(),
+                clock: clock.clone(),
+                policy: config.meetings.clone(),
+                merge_within: chrono::Duration::milliseconds(sig.resume_window_ms as i64),
+            },
+            consultations: ConsultationHooks { db, clock },
         };
         // One node: presence and bus in memory. The Redis implementations (several nodes)
         // are chosen here too, once, when they exist; nothing else names them.
