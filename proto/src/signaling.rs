@@ -320,7 +320,7 @@ pub struct IceServer {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(tag = "type", content = "data", rename_all = "snake_case")]
 pub enum ServerMsg {
-    Joined(Joined),
+    Joined(Box<Joined>),
     /// Put in the waiting room until the host admits or denies.
     Waiting,
     /// To hosts: someone waits to be admitted.

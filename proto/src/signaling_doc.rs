@@ -205,7 +205,7 @@ fn server_examples() -> Vec<ServerFrame> {
         server(
             Some("1"),
             Some(41),
-            ServerMsg::Joined(Joined {
+            ServerMsg::Joined(Box::new(Joined {
                 participant_id: "p-7f3a".into(),
                 resume_token: "9b0c…".into(),
                 resumed: false,
@@ -222,7 +222,7 @@ fn server_examples() -> Vec<ServerFrame> {
                     username: Some("1764342000:p-7f3a".into()),
                     credential: Some("base64-hmac".into()),
                 }],
-            }),
+            })),
         ),
         server(Some("1"), None, ServerMsg::Waiting),
         server(None, None, ServerMsg::Knocking(participant())),

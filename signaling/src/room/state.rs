@@ -402,7 +402,7 @@ impl<H: RoomHooks> Room<H> {
             let _ = out.send(frame(
                 request_id,
                 Some(self.seq),
-                ServerMsg::Joined(Joined {
+                ServerMsg::Joined(Box::new(Joined {
                     participant_id: pid.to_string(),
                     resume_token: m.resume_token.clone(),
                     resumed,
@@ -418,7 +418,7 @@ impl<H: RoomHooks> Room<H> {
                             ice_servers(cfg, now, pid)
                         })
                         .unwrap_or_default(),
-                }),
+                })),
             ));
         }
     }
