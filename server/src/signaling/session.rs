@@ -175,7 +175,8 @@ impl Socket {
         mut rx: mpsc::UnboundedReceiver<ServerFrame>,
         notices_since: Option<String>,
     ) {
-        self.replay_notices(notices_since).await;
+        // Rare, large futures are boxed so that they do not size every socket's task.
+        Box::pin(self.replay_notices(notices_since)).await;
         let timeout = Duration::from_millis(self.state.config.signaling.heartbeat_timeout_ms);
         let mut tick = tokio::time::interval(timeout / 3);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -324,7 +325,7 @@ impl Socket {
                 self.reply(id, answer).await;
                 None
             }
-            ClientMsg::Join(join) => self.join(id, join).await,
+            ClientMsg::Join(join) => Box::pin(self.join(id, join)).await,
             other => {
                 let Some(j) = &self.joined else {
                     let code = SignalCode::NotJoined;
@@ -335,7 +336,7 @@ impl Socket {
                 let (meeting_id, seat) = (j.meeting_id.clone(), j.seat.clone());
                 if matches!(other, ClientMsg::Host(HostAction::EndMeeting)) && j.claims.grants.host
                 {
-                    return self.end_meeting(id, meeting_id).await;
+                    return Box::pin(self.end_meeting(id, meeting_id)).await;
                 }
                 let leaving = matches!(other, ClientMsg::Leave);
                 self.forward(meeting_id, seat, id, other).await;
