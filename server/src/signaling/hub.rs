@@ -221,6 +221,7 @@ impl Signaling {
         let Some(ids) = c.per_member.get(member_id) else {
             return 0;
         };
+        let frame = Arc::new(frame.clone());
         ids.iter()
             .filter_map(|id| c.by_id.get(id))
             .filter(|conn| conn.outbox.send(frame.clone()).is_ok())
@@ -233,6 +234,7 @@ impl Signaling {
         let Some(ids) = c.per_account.get(account_id) else {
             return 0;
         };
+        let frame = Arc::new(frame.clone());
         ids.iter()
             .filter_map(|id| c.by_id.get(id))
             .filter(|conn| conn.outbox.send(frame.clone()).is_ok())
@@ -253,14 +255,14 @@ impl Signaling {
     /// their last heartbeat), then every socket is told and closes.
     pub async fn shutdown(&self) {
         self.registry.shutdown("server_shutdown").await;
-        let frame = ServerFrame {
+        let frame = Arc::new(ServerFrame {
             v: PROTOCOL_VERSION,
             id: None,
             seq: None,
             msg: ServerMsg::Closed {
                 reason: "server_shutdown".into(),
             },
-        };
+        });
         for conn in self.conns().by_id.values() {
             let _ = conn.outbox.send(frame.clone());
         }

@@ -8,6 +8,7 @@
 
 use std::collections::HashSet;
 use std::num::NonZeroU32;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actix_ws::{AggregatedMessage, AggregatedMessageStream, CloseCode, CloseReason, Session};
@@ -17,7 +18,7 @@ use hongying_proto::signaling::{
     close,
 };
 use hongying_signaling::decode::decode;
-use hongying_signaling::room::{Command, JoinError, JoinRequest, Seat};
+use hongying_signaling::room::{Command, JoinError, JoinRequest, Outbox, Seat};
 use tokio::sync::mpsc;
 
 use super::join_token::{self, JoinClaims};
@@ -41,7 +42,7 @@ pub struct Socket {
     principal: Principal,
     meta: RequestMeta,
     session: Session,
-    outbox: mpsc::UnboundedSender<ServerFrame>,
+    outbox: Outbox,
     limiter: DefaultDirectRateLimiter,
     joined: Option<Joined>,
     /// Notice ids already sent on this socket (the replay and the live feed may overlap).
@@ -97,7 +98,7 @@ impl Socket {
         principal: Principal,
         meta: RequestMeta,
         session: Session,
-        outbox: mpsc::UnboundedSender<ServerFrame>,
+        outbox: Outbox,
     ) -> Self {
         let sig = &state.config.signaling;
         let per_sec = NonZeroU32::new(sig.messages_per_second).unwrap_or(NonZeroU32::MIN);
@@ -172,7 +173,7 @@ impl Socket {
     pub async fn run(
         mut self,
         mut stream: AggregatedMessageStream,
-        mut rx: mpsc::UnboundedReceiver<ServerFrame>,
+        mut rx: mpsc::UnboundedReceiver<Arc<ServerFrame>>,
         notices_since: Option<String>,
     ) {
         // Rare, large futures are boxed so that they do not size every socket's task.

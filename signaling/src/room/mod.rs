@@ -18,8 +18,10 @@ use tokio::sync::{mpsc, oneshot};
 pub use hooks::{HookError, RoomHooks};
 pub use registry::Registry;
 
-/// Where a session's frames go (its socket writer, wherever it lives).
-pub type Outbox = mpsc::UnboundedSender<ServerFrame>;
+/// Where a session's frames go (its socket writer, wherever it lives). Frames travel
+/// behind an `Arc`: a slot of the channel is a pointer, and one broadcast frame serves
+/// every participant.
+pub type Outbox = mpsc::UnboundedSender<std::sync::Arc<ServerFrame>>;
 
 #[derive(Debug, Clone)]
 pub struct RoomConfig {

@@ -42,7 +42,7 @@ pub(super) struct Room<H> {
     may_unmute: Option<HashSet<String>>,
     removed: HashSet<String>,
     denied: HashSet<String>,
-    log: VecDeque<ServerFrame>,
+    log: VecDeque<Arc<ServerFrame>>,
     seq: u64,
     next_session: u64,
     ended: bool,
@@ -56,13 +56,15 @@ pub(super) struct Room<H> {
     media: Option<MediaRoom>,
 }
 
-fn frame(id: Option<String>, seq: Option<u64>, msg: ServerMsg) -> ServerFrame {
-    ServerFrame {
+/// Frames are shared: a broadcast is one allocation whatever the room's size, and the
+/// event log holds the same frames the outboxes got.
+fn frame(id: Option<String>, seq: Option<u64>, msg: ServerMsg) -> Arc<ServerFrame> {
+    Arc::new(ServerFrame {
         v: PROTOCOL_VERSION,
         id,
         seq,
         msg,
-    }
+    })
 }
 
 fn error(code: SignalCode, message: &str) -> ServerMsg {
@@ -265,7 +267,7 @@ impl<H: RoomHooks> Room<H> {
             }
             self.send_joined(&pid, req.request_id, resumed);
             if resumed && let Some(after) = req.last_seq {
-                let missed: Vec<ServerFrame> = self
+                let missed: Vec<Arc<ServerFrame>> = self
                     .log
                     .iter()
                     .filter(|f| f.seq.is_some_and(|s| s > after))

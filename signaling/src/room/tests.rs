@@ -100,17 +100,18 @@ impl RoomHooks for Fake {
 }
 
 struct Client {
-    rx: mpsc::UnboundedReceiver<ServerFrame>,
+    rx: mpsc::UnboundedReceiver<Arc<ServerFrame>>,
     seat: Seat,
     room: RoomHandle,
 }
 
 impl Client {
     async fn next(&mut self) -> ServerFrame {
-        tokio::time::timeout(Duration::from_secs(5), self.rx.recv())
+        let f = tokio::time::timeout(Duration::from_secs(5), self.rx.recv())
             .await
             .expect("no frame in time")
-            .expect("outbox closed")
+            .expect("outbox closed");
+        Arc::unwrap_or_clone(f)
     }
 
     /// The next frame matching `pred`, skipping others.
@@ -160,7 +161,7 @@ fn grants(host: bool) -> JoinGrants {
     }
 }
 
-fn request(member: &str, host: bool) -> (JoinRequest, mpsc::UnboundedReceiver<ServerFrame>) {
+fn request(member: &str, host: bool) -> (JoinRequest, mpsc::UnboundedReceiver<Arc<ServerFrame>>) {
     let (tx, rx) = mpsc::unbounded_channel();
     (
         JoinRequest {
@@ -182,7 +183,7 @@ fn request(member: &str, host: bool) -> (JoinRequest, mpsc::UnboundedReceiver<Se
 async fn join_req(
     room: &RoomHandle,
     req: JoinRequest,
-    rx: mpsc::UnboundedReceiver<ServerFrame>,
+    rx: mpsc::UnboundedReceiver<Arc<ServerFrame>>,
 ) -> Client {
     let seat = room.join(req).await.unwrap();
     Client {
