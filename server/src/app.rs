@@ -140,6 +140,10 @@ pub async fn start_with_state(state: AppState) -> anyhow::Result<Running> {
     };
     let server = HttpServer::new(move || build_app(data.clone()))
         .workers(workers)
+        // Signaling frames are small and each one is news (a quorum change, an ICE
+        // candidate): Nagle would hold one back until the previous is acknowledged,
+        // up to the peer's delayed-ACK timer (40 ms on Linux).
+        .tcp_nodelay(true)
         .disable_signals()
         .shutdown_timeout(config.shutdown.deadline_ms.div_ceil(1000))
         .listen(listener)?
