@@ -100,6 +100,12 @@ pub struct Running {
 /// Opens the database (migrating it when configured), binds the listeners and starts
 /// serving. Must run inside a tokio runtime.
 pub async fn start(config: Config) -> anyhow::Result<Running> {
+    start_with_state(build_state(config).await?).await
+}
+
+/// Opens the database (migrating it when configured) and assembles the state, without
+/// serving yet: a test sets its clock here, before anything reads it.
+pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
     let db_cfg = config.database.clone();
     let db = tokio::task::spawn_blocking(move || -> anyhow::Result<Db> {
         let db = Db::connect(&db_cfg)?;
@@ -114,8 +120,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     })
     .await
     .context("database start-up task")??;
-    let state = AppState::build(config.clone(), db)?;
-    start_with_state(state).await
+    AppState::build(config, db)
 }
 
 pub async fn start_with_state(state: AppState) -> anyhow::Result<Running> {

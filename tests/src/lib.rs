@@ -111,6 +111,24 @@ pub fn test_config(db_url: &str, data_dir: &std::path::Path) -> Config {
     config
 }
 
+/// The instant every test server starts at (10:00 in Beijing on a Saturday late in a
+/// year), whatever the day the suite runs: a test that moves the clock a month stays in
+/// the same year and quarter, so letter serials and compliance periods do not depend on
+/// the calendar.
+pub fn test_start() -> chrono::NaiveDateTime {
+    chrono::NaiveDate::from_ymd_opt(2026, 11, 28)
+        .and_then(|d| d.and_hms_opt(2, 0, 0))
+        .unwrap()
+}
+
+/// Starts a node whose clock reads `at`: [`test_start`] for a new test server, or another
+/// node's `clock.now()` when it joins the same database.
+pub async fn start_node(config: Config, at: chrono::NaiveDateTime) -> Running {
+    let state = hongying_server::app::build_state(config).await.unwrap();
+    state.clock.set_now(at);
+    hongying_server::app::start_with_state(state).await.unwrap()
+}
+
 pub struct TestApp {
     pub addr: SocketAddr,
     pub metrics_addr: Option<SocketAddr>,
@@ -133,7 +151,7 @@ impl TestApp {
         let data = tempfile::tempdir().unwrap();
         let mut config = test_config(&db.url, data.path());
         tweak(&mut config);
-        let running = hongying_server::app::start(config).await.unwrap();
+        let running = start_node(config, test_start()).await;
         let client = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .build()

@@ -194,7 +194,7 @@ async fn intervals_left_open_by_a_crash_are_closed_at_the_last_heartbeat_on_star
     app.stop().await;
 
     let config = (*app.state.config).clone();
-    let second = hongying_server::app::start(config).await.unwrap();
+    let second = hongying_tests::start_node(config, app.state.clock.now()).await;
     let state = second.state.clone();
     let row: (Option<chrono::NaiveDateTime>, Option<String>) =
         tokio::task::spawn_blocking(move || {

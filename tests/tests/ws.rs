@@ -359,13 +359,16 @@ async fn after_the_window_the_member_comes_back_with_a_second_interval() {
 
 /// A node in a runtime of its own, so that it can die without running any of its
 /// shutdown code: dropping the runtime kills every task mid-flight, like a crash.
-fn crashable_node(config: Config) -> (std::net::SocketAddr, tokio::runtime::Runtime) {
+fn crashable_node(
+    config: Config,
+    at: chrono::NaiveDateTime,
+) -> (std::net::SocketAddr, tokio::runtime::Runtime) {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .unwrap();
-    let running = rt.block_on(hongying_server::app::start(config)).unwrap();
+    let running = rt.block_on(hongying_tests::start_node(config, at));
     let addr = running.addr;
     // Keep it running; it is never shut down gracefully.
     std::mem::forget(running);
@@ -378,7 +381,8 @@ async fn after_a_crash_open_intervals_close_at_the_last_heartbeat() {
     let mut config = (*r.app.state.config).clone();
     config.signaling.touch_every_ms = 50;
     // The crashing node shares the database and the keys of the test app.
-    let (addr, rt) = tokio::task::spawn_blocking(move || crashable_node(config))
+    let at = r.app.state.clock.now();
+    let (addr, rt) = tokio::task::spawn_blocking(move || crashable_node(config, at))
         .await
         .unwrap();
     let who = &r.members[0].1;
@@ -402,7 +406,7 @@ async fn after_a_crash_open_intervals_close_at_the_last_heartbeat() {
 
     // The node comes back: the recovery step closes it at the last heartbeat written.
     let config = (*r.app.state.config).clone();
-    let again = hongying_server::app::start(config).await.unwrap();
+    let again = hongying_tests::start_node(config, r.app.state.clock.now()).await;
     let ivs = r.intervals(&r.members[0].0).await;
     let (opened, closed, reason) = ivs[0].clone();
     let closed = closed.expect("closed by the recovery");
