@@ -100,12 +100,14 @@ pub struct Running {
 /// Opens the database (migrating it when configured), binds the listeners and starts
 /// serving. Must run inside a tokio runtime.
 pub async fn start(config: Config) -> anyhow::Result<Running> {
-    start_with_state(build_state(config).await?).await
+    start_with_clock(config, crate::state::Clock::default()).await
 }
 
-/// Opens the database (migrating it when configured) and assembles the state, without
-/// serving yet: a test sets its clock here, before anything reads it.
-pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
+/// [`start`] on a given clock: tests start every node at one fixed instant.
+pub async fn start_with_clock(
+    config: Config,
+    clock: crate::state::Clock,
+) -> anyhow::Result<Running> {
     let db_cfg = config.database.clone();
     let db = tokio::task::spawn_blocking(move || -> anyhow::Result<Db> {
         let db = Db::connect(&db_cfg)?;
@@ -120,7 +122,7 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
     })
     .await
     .context("database start-up task")??;
-    AppState::build(config, db)
+    start_with_state(AppState::build(config, db, clock)?).await
 }
 
 pub async fn start_with_state(state: AppState) -> anyhow::Result<Running> {

@@ -31,13 +31,15 @@ impl Clock {
             .fetch_add(by.num_milliseconds(), Ordering::Relaxed);
     }
 
-    /// Moves the clock so that it reads `at` now and runs on from there. Tests start every
-    /// server at one fixed instant, so what they assert cannot depend on the day they run
-    /// (a letter serial restarts with the year; a quarter ends).
-    pub fn set_now(&self, at: chrono::NaiveDateTime) {
+    /// A clock that reads `at` now and runs on from there. Tests start every server at one
+    /// fixed instant, so what they assert cannot depend on the day they run (a letter serial
+    /// restarts with the year; a quarter ends). Give it to the state before anything reads
+    /// it: the rate limiters take their reference instant when they are built.
+    pub fn starting_at(at: chrono::NaiveDateTime) -> Self {
         let offset = at - crate::db::now();
-        self.offset_ms
-            .store(offset.num_milliseconds(), Ordering::Relaxed);
+        Self {
+            offset_ms: Arc::new(AtomicI64::new(offset.num_milliseconds())),
+        }
     }
 }
 
@@ -60,7 +62,7 @@ pub struct AppState {
 
 impl AppState {
     /// Loads (or, in development, generates) the keys and assembles the services.
-    pub fn build(config: Config, db: Db) -> anyhow::Result<Self> {
+    pub fn build(config: Config, db: Db, clock: Clock) -> anyhow::Result<Self> {
         let keys = KeySet::load(&config.jwt_keys_dir(), config.auth.generate_keys)?;
         let tokens = TokenService::new(
             keys,
@@ -69,7 +71,6 @@ impl AppState {
             config.auth.access_ttl_secs,
         );
         let pii = Pii::load(&config.pii_keys_dir(), config.auth.generate_keys)?;
-        let clock = Clock::default();
         let login_limiter = Arc::new(LoginLimiter::new(&config.auth, clock.clone()));
         let registration_limiter = Arc::new(LoginLimiter::registrations(
             config.services.registrations_per_address_per_hour,

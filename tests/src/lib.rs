@@ -124,9 +124,9 @@ pub fn test_start() -> chrono::NaiveDateTime {
 /// Starts a node whose clock reads `at`: [`test_start`] for a new test server, or another
 /// node's `clock.now()` when it joins the same database.
 pub async fn start_node(config: Config, at: chrono::NaiveDateTime) -> Running {
-    let state = hongying_server::app::build_state(config).await.unwrap();
-    state.clock.set_now(at);
-    hongying_server::app::start_with_state(state).await.unwrap()
+    hongying_server::app::start_with_clock(config, hongying_server::state::Clock::starting_at(at))
+        .await
+        .unwrap()
 }
 
 pub struct TestApp {

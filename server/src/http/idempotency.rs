@@ -235,7 +235,7 @@ mod tests {
         config.data_dir = dir.to_path_buf();
         let db = Db::connect(&config.database).unwrap();
         crate::db::migrate(&mut db.get().unwrap()).unwrap();
-        AppState::build(config, db).unwrap()
+        AppState::build(config, db, crate::state::Clock::default()).unwrap()
     }
 
     /// The middleware around a handler that counts its effects and fails on demand.
