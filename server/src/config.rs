@@ -1045,4 +1045,24 @@ mod tests {
             assert!(!shown.contains(":pw@"), "{shown}");
         }
     }
+
+    /// The README's configuration table is where an operator learns what can be set: a key
+    /// added to the code without a row there is a key nobody knows about.
+    #[test]
+    fn every_key_is_in_the_readme() {
+        let readme = include_str!("../../README.md");
+        let doc = serde_json::to_value(Config::default()).unwrap();
+        let mut missing = Vec::new();
+        for (section, body) in doc.as_object().unwrap() {
+            let keys: Vec<String> = match body.as_object() {
+                Some(fields) => fields.keys().map(|k| format!("{section}.{k}")).collect(),
+                None => vec![section.clone()],
+            };
+            missing.extend(
+                keys.into_iter()
+                    .filter(|k| !readme.contains(&format!("`{k}`"))),
+            );
+        }
+        assert!(missing.is_empty(), "not in README.md: {missing:?}");
+    }
 }

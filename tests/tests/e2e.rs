@@ -20,6 +20,7 @@ mod migrations;
 mod minutes;
 mod motions;
 mod orgs;
+mod readme;
 mod seed;
 mod services;
 mod signaling;

@@ -871,6 +871,27 @@ mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
 
+    /// A secretary preparing a roster reads the columns in the README; a column the code
+    /// knows but the README does not name is one nobody fills in.
+    #[test]
+    fn the_readme_names_every_column() {
+        let readme = include_str!("../../../README.md");
+        for col in Col::ALL {
+            assert!(
+                readme.contains(col.header()),
+                "README lacks {}",
+                col.header()
+            );
+            if col.required() {
+                assert!(
+                    readme.contains(&format!("{}\\*", col.header())),
+                    "README must mark {} required",
+                    col.header()
+                );
+            }
+        }
+    }
+
     #[test]
     fn roster_dates() {
         let d = |s: &str| NaiveDate::parse_from_str(s, "%Y-%m-%d").ok();
