@@ -278,6 +278,12 @@ pub struct CreateOrg {
     #[serde(default)]
     #[validate(length(max = 200, message = "地址不能超过 200 个字符。"))]
     pub address: Option<String>,
+    /// 发文简称: the one to four Chinese characters before 组字 in the serial of the letters
+    /// this committee issues (堂 → 堂组字〔2026〕第0001号). Absent: the first character of the
+    /// name after 中共 (中共堂街镇委员会 → 堂).
+    #[serde(default)]
+    #[validate(length(min = 1, max = 4, message = "发文简称须为 1 到 4 个汉字。"))]
+    pub letter_abbr: Option<String>,
 }
 
 /// `PATCH /api/v1/orgs/{id}`: only the fields present change. The version read before
@@ -323,6 +329,15 @@ pub struct UpdateOrg {
     pub term_end: Option<Option<NaiveDate>>,
     #[serde(default)]
     pub domain: Option<OrgDomain>,
+    /// 发文简称 (see `CreateOrg`); `null` goes back to the one derived from the name.
+    #[serde(
+        default,
+        deserialize_with = "double_option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[schema(value_type = Option<String>, nullable)]
+    #[validate(length(min = 1, max = 4, message = "发文简称须为 1 到 4 个汉字。"))]
+    pub letter_abbr: Option<Option<String>>,
 }
 
 impl UpdateOrg {
@@ -333,6 +348,7 @@ impl UpdateOrg {
             || self.term_start.is_some()
             || self.term_end.is_some()
             || self.domain.is_some()
+            || self.letter_abbr.is_some()
     }
 }
 
@@ -369,6 +385,8 @@ pub struct Org {
     pub term_start: Option<NaiveDate>,
     pub term_end: Option<NaiveDate>,
     pub address: Option<String>,
+    /// 发文简称 in effect: the one set, or the one derived from the name.
+    pub letter_abbr: String,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     /// For optimistic concurrency: send it back on update (also the `ETag`).

@@ -167,6 +167,7 @@ impl TestApp {
             term_start: None,
             term_end: None,
             address: None,
+            letter_abbr: None,
         };
         tokio::task::spawn_blocking(move || {
             let mut conn = state.db.get().unwrap();

@@ -1366,3 +1366,57 @@ async fn the_closure_table_matches_the_parent_links_after_moves() {
         }
     }
 }
+
+/// 发文简称: derived from the name without the party's own prefix, set by the committee's
+/// administrators (not by a branch secretary), checked, and cleared back to the derived one.
+#[tokio::test]
+async fn a_committee_sets_the_abbreviation_its_letters_carry() {
+    let app = TestApp::spawn().await;
+    let t = app.seed_city_tree().await;
+    let admin = app
+        .caller(&[(Role::OrgAdmin, Some(&t.county_a))], None)
+        .await;
+    let created = ok_json(
+        call(
+            &app,
+            &admin,
+            Method::POST,
+            "/api/v1/orgs",
+            Some(json!({"parent_id": t.county_a, "name": "中共堂街镇委员会",
+                        "kind": "party_committee", "domain": "rural"})),
+        )
+        .await,
+        201,
+    )
+    .await;
+    assert_eq!(created["letter_abbr"], "堂", "{created}");
+    let path = format!("/api/v1/orgs/{}", created["id"].as_str().unwrap());
+    let patch = |body: Value| call(&app, &admin, Method::PATCH, &path, Some(body));
+
+    for bad in ["", "ab", "堂街镇党委", "1号"] {
+        let r = patch(json!({"version": 1, "letter_abbr": bad})).await;
+        let p = expect_problem(r, 422, "validation_failed").await;
+        assert!(p.to_string().contains("发文简称"), "{bad:?}: {p}");
+    }
+    let set = ok_json(
+        patch(json!({"version": 1, "letter_abbr": "堂街"})).await,
+        200,
+    )
+    .await;
+    assert_eq!(set["letter_abbr"], "堂街");
+    let cleared = ok_json(patch(json!({"version": 2, "letter_abbr": null})).await, 200).await;
+    assert_eq!(cleared["letter_abbr"], "堂");
+
+    let secretary = app
+        .caller(&[(Role::BranchSecretary, Some(&t.branch_a1a))], None)
+        .await;
+    let r = call(
+        &app,
+        &secretary,
+        Method::PATCH,
+        &format!("/api/v1/orgs/{}", t.branch_a1a),
+        Some(json!({"version": 1, "letter_abbr": "东"})),
+    )
+    .await;
+    expect_problem(r, 403, "forbidden").await;
+}

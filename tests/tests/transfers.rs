@@ -711,6 +711,27 @@ async fn an_expired_letter_is_reported_expired_then_reissued_under_a_new_serial(
         .caller(&[(Role::OrgAdmin, Some(&w.tree.town_a1))], None)
         .await;
     ok_json(step(app, &committee, &id, "expire").await, 200).await;
+    // Meanwhile the committee set its 发文简称: the new letter carries it.
+    let org_path = format!("/api/v1/orgs/{}", w.tree.town_a1);
+    let org = ok_json(
+        call(app, &committee, Method::GET, &org_path, None).await,
+        200,
+    )
+    .await;
+    assert_eq!(org["letter_abbr"], "甲", "derived from the name: {org}");
+    let org = ok_json(
+        call(
+            app,
+            &committee,
+            Method::PATCH,
+            &org_path,
+            Some(json!({"version": org["version"], "letter_abbr": "甲一"})),
+        )
+        .await,
+        200,
+    )
+    .await;
+    assert_eq!(org["letter_abbr"], "甲一");
     let t = ok_json(step(app, &committee, &id, "reissue").await, 200).await;
     assert_eq!(t["status"], "approved_by_committee");
     let letters = t["letters"].as_array().unwrap();
@@ -720,6 +741,8 @@ async fn an_expired_letter_is_reported_expired_then_reissued_under_a_new_serial(
     assert_eq!(letters[1]["status"], "valid");
     let new_serial = letters[1]["serial"].as_str().unwrap().to_string();
     assert_ne!(new_serial, old_serial);
+    assert!(old_serial.starts_with("甲组字"), "{old_serial}");
+    assert!(new_serial.starts_with("甲一组字"), "{new_serial}");
     assert!(new_serial.ends_with("第0002号"), "{new_serial}");
     let new_id = letters[1]["id"].as_str().unwrap().to_string();
     let new = ok_json(

@@ -37,12 +37,42 @@ fn lock_tree(conn: &mut AnyConnection, exclusive: bool) -> QueryResult<()> {
     Ok(())
 }
 
+/// 发文简称 in effect: the one set, else the first character of the name once the party's
+/// own prefix is off (中共堂街镇委员会 → 堂, 平顶山市委 → 平). Taking the name's first character
+/// as it stands made every letter 中组字, the Central Organization Department's own prefix.
+pub fn letter_abbr(name: &str, set: Option<&str>) -> String {
+    if let Some(abbr) = set.filter(|a| !a.is_empty()) {
+        return abbr.to_string();
+    }
+    let bare = ["中国共产党", "中共"]
+        .iter()
+        .find_map(|p| name.strip_prefix(p))
+        .unwrap_or(name);
+    bare.chars().next().map(String::from).unwrap_or_default()
+}
+
+/// A 发文简称 as given: Chinese characters only, since it stands in a serial.
+fn checked_letter_abbr(v: &str) -> AppResult<String> {
+    let v = v.trim();
+    let n = v.chars().count();
+    if (1..=4).contains(&n) && v.chars().all(|c| ('\u{4e00}'..='\u{9fff}').contains(&c)) {
+        Ok(v.to_string())
+    } else {
+        Err(AppError::invalid(
+            "letter_abbr",
+            "format",
+            "发文简称须为 1 到 4 个汉字。",
+        ))
+    }
+}
+
 /// The wire form of a stored row.
 pub fn to_proto(r: OrgRow) -> AppResult<Org> {
     let bad = |what: &str, v: &str| AppError::Internal(anyhow::anyhow!("stored org {what} {v:?}"));
     let kind = OrgKind::parse(&r.kind).ok_or_else(|| bad("kind", &r.kind))?;
     let domain = OrgDomain::parse(&r.domain).ok_or_else(|| bad("domain", &r.domain))?;
     let status = OrgStatus::parse(&r.status).ok_or_else(|| bad("status", &r.status))?;
+    let abbr = letter_abbr(&r.name, r.letter_abbr.as_deref());
     Ok(Org {
         id: r.id,
         code: r.code,
@@ -59,6 +89,7 @@ pub fn to_proto(r: OrgRow) -> AppResult<Org> {
         term_start: r.term_start,
         term_end: r.term_end,
         address: r.address,
+        letter_abbr: abbr,
         created_at: r.created_at.and_utc(),
         updated_at: r.updated_at.and_utc(),
         version: r.version,
@@ -202,6 +233,11 @@ pub fn create(conn: &mut AnyConnection, ctx: &Ctx<'_>, req: CreateOrg) -> AppRes
             .as_deref()
             .map(str::trim)
             .filter(|a| !a.is_empty());
+        let abbr = req
+            .letter_abbr
+            .as_deref()
+            .map(checked_letter_abbr)
+            .transpose()?;
         store::insert(
             c,
             &NewOrg {
@@ -216,6 +252,7 @@ pub fn create(conn: &mut AnyConnection, ctx: &Ctx<'_>, req: CreateOrg) -> AppRes
                 term_start: req.term_start,
                 term_end,
                 address,
+                letter_abbr: abbr.as_deref(),
                 now: ctx.now,
             },
         )?;
@@ -245,6 +282,7 @@ fn snapshot(r: &OrgRow) -> Value {
         "term_start": r.term_start,
         "term_end": r.term_end,
         "address": r.address,
+        "letter_abbr": r.letter_abbr,
     })
 }
 
@@ -387,6 +425,13 @@ pub fn update(
             if address != row.address {
                 note("address", json!(row.address), json!(address));
                 changes.address = Some(address);
+            }
+        }
+        if let Some(abbr) = &patch.letter_abbr {
+            let abbr = abbr.as_deref().map(checked_letter_abbr).transpose()?;
+            if abbr != row.letter_abbr {
+                note("letter_abbr", json!(row.letter_abbr), json!(abbr));
+                changes.letter_abbr = Some(abbr);
             }
         }
         if let Some(status) = patch.status

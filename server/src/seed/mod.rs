@@ -526,6 +526,7 @@ pub fn seed_demo(
                     term_start: (o.kind != "party_group").then_some(term_start).flatten(),
                     term_end: (o.kind != "party_group").then_some(term_end).flatten(),
                     address: None,
+                    letter_abbr: None,
                     now,
                 },
             )?;

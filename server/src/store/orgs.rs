@@ -32,6 +32,7 @@ pub struct OrgRow {
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
     pub version: i32,
+    pub letter_abbr: Option<String>,
 }
 
 /// A new organization; `parent_id` must exist (the caller checked it).
@@ -48,6 +49,7 @@ pub struct NewOrg<'a> {
     pub term_start: Option<NaiveDate>,
     pub term_end: Option<NaiveDate>,
     pub address: Option<&'a str>,
+    pub letter_abbr: Option<&'a str>,
     pub now: NaiveDateTime,
 }
 
@@ -62,6 +64,7 @@ pub struct OrgChanges {
     pub term_start: Option<Option<NaiveDate>>,
     pub term_end: Option<Option<NaiveDate>>,
     pub domain: Option<String>,
+    pub letter_abbr: Option<Option<String>>,
 }
 
 pub fn find(conn: &mut AnyConnection, id: &str) -> QueryResult<Option<OrgRow>> {
@@ -96,6 +99,7 @@ pub fn insert(conn: &mut AnyConnection, o: &NewOrg<'_>) -> QueryResult<()> {
             organizations::term_start.eq(o.term_start),
             organizations::term_end.eq(o.term_end),
             organizations::address.eq(o.address),
+            organizations::letter_abbr.eq(o.letter_abbr),
             organizations::created_at.eq(o.now),
             organizations::updated_at.eq(o.now),
             organizations::version.eq(1),

@@ -10,7 +10,8 @@
 //!   configured days within the city (default 10) or outside (default 30), never more
 //!   than 90. `into_city` transfers came with a paper letter from outside; its serial is
 //!   recorded instead.
-//! - Serial: `<first character of the committee's name>组字〔<year>〕第<NNNN>号`, numbered
+//! - Serial: `<the committee's 发文简称>组字〔<year>〕第<NNNN>号` (the abbreviation set on the
+//!   organization, else the first character of its name after 中共), numbered
 //!   per issuing committee and year. The next number is the highest + 1; the unique key
 //!   (committee, year, number) makes a concurrent issue of the same number fail, and the
 //!   whole step is retried ([`SerialTaken`]).
@@ -88,10 +89,9 @@ pub fn is_serial_taken(e: &AppError) -> bool {
     matches!(e, AppError::Internal(e) if e.downcast_ref::<SerialTaken>().is_some())
 }
 
-/// `甲组字〔2026〕第0001号`.
-pub fn serial_text(committee_name: &str, year: i32, no: i32) -> String {
-    let head: String = committee_name.chars().take(1).collect();
-    format!("{head}组字〔{year}〕第{no:04}号")
+/// `甲组字〔2026〕第0001号`, from the issuing committee's 发文简称 (`orgs::service::letter_abbr`).
+pub fn serial_text(abbr: &str, year: i32, no: i32) -> String {
+    format!("{abbr}组字〔{year}〕第{no:04}号")
 }
 
 /// Whether a transfer of `kind` needs a letter from the sending committee.
@@ -155,7 +155,12 @@ pub fn issue(
             .map(|(n, _)| n)
             .unwrap_or_default())
     };
-    let committee_name = name_of(conn, committee)?;
+    let committee_row = crate::store::orgs::find(conn, committee)?.ok_or(AppError::NotFound)?;
+    let committee_abbr = crate::orgs::service::letter_abbr(
+        &committee_row.name,
+        committee_row.letter_abbr.as_deref(),
+    );
+    let committee_name = committee_row.name;
     let from_name = match t.from_org_id.as_deref() {
         Some(o) => name_of(conn, o)?,
         None => t.outside_org_name.clone().unwrap_or_default(),
@@ -191,7 +196,7 @@ pub fn issue(
         reissued_from: reissued_from.map(str::to_string),
         receipt_returned_at: None,
         created_at: now,
-        serial: Some(serial_text(&committee_name, year, no)),
+        serial: Some(serial_text(&committee_abbr, year, no)),
         issuing_org_name: Some(committee_name),
         void_reason: None,
         voided_at: None,
@@ -565,10 +570,31 @@ mod tests {
 
     #[test]
     fn serials_read_like_paper_ones() {
-        assert_eq!(serial_text("平顶山市委", 2026, 1), "平组字〔2026〕第0001号");
+        use crate::orgs::service::letter_abbr;
+        let serial = |name: &str, set: Option<&str>, year, no| {
+            serial_text(&letter_abbr(name, set), year, no)
+        };
         assert_eq!(
-            serial_text("甲一镇党委", 2027, 12345),
+            serial("平顶山市委", None, 2026, 1),
+            "平组字〔2026〕第0001号"
+        );
+        assert_eq!(
+            serial("甲一镇党委", None, 2027, 12345),
             "甲组字〔2027〕第12345号"
+        );
+        // The party's own prefix is not the committee's name.
+        assert_eq!(
+            serial("中共堂街镇委员会", None, 2026, 3),
+            "堂组字〔2026〕第0003号"
+        );
+        assert_eq!(
+            serial("中国共产党叶县委员会", None, 2026, 3),
+            "叶组字〔2026〕第0003号"
+        );
+        // What the committee set wins.
+        assert_eq!(
+            serial("中共宝丰县委员会", Some("宝丰"), 2026, 7),
+            "宝丰组字〔2026〕第0007号"
         );
     }
 
