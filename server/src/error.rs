@@ -144,7 +144,7 @@ impl AppError {
         }
     }
 
-    fn detail(&self) -> String {
+    pub fn detail(&self) -> String {
         match self {
             Self::Validation(_) => "请求内容未通过校验，请按字段提示修改。".into(),
             Self::MalformedJson(_) => "请求体不是有效的 JSON。".into(),
@@ -184,13 +184,15 @@ impl AppError {
             Self::Forbidden => "您没有执行此操作的权限。".into(),
             Self::Conflict { detail, .. } => detail.clone(),
             Self::IllegalTransition { from, allowed } => {
-                if allowed.is_empty() {
-                    format!("当前状态（{from}）下不允许此操作。")
+                // The machine words stay in `allowed` for apps; a person reads them in Chinese.
+                let state = state_word_zh(from)
+                    .map(|w| format!("当前状态（{w}）下"))
+                    .unwrap_or_else(|| "当前状态下".into());
+                let can: Vec<&str> = allowed.iter().filter_map(|a| state_word_zh(a)).collect();
+                if can.is_empty() {
+                    format!("{state}不允许此操作。")
                 } else {
-                    format!(
-                        "当前状态（{from}）下不允许此操作，允许的操作：{}。",
-                        allowed.join("、")
-                    )
+                    format!("{state}不允许此操作，可以进行的操作：{}。", can.join("、"))
                 }
             }
             Self::VersionConflict => "数据已被他人修改，请刷新后重试。".into(),
@@ -319,6 +321,79 @@ impl From<r2d2::Error> for AppError {
 }
 
 pub type AppResult<T> = Result<T, AppError>;
+
+/// The Chinese of a state or step of the state machines (meetings, motions, transfers,
+/// members, 服务面对面, 流动党员), for the `detail` of an illegal transition. A word not listed
+/// is left out of the sentence rather than shown in English.
+pub fn state_word_zh(word: &str) -> Option<&'static str> {
+    Some(match word {
+        // states
+        "draft" => "草稿",
+        "scheduled" => "已发布",
+        "in_progress" => "进行中",
+        "ended" => "已结束",
+        "cancelled" => "已取消",
+        "minutes_submitted" => "会议记录已提交",
+        "reviewed" => "会议记录已审核",
+        "open" => "进行中",
+        "closed" => "已结束",
+        "submitted" => "已提交",
+        "returned_for_edits" => "已退回修改",
+        "approved_by_branch" => "支部已同意",
+        "approved_by_committee" => "党委已审批",
+        "accepted" => "已接收",
+        "assigned" => "已分配",
+        "reported" => "已报到",
+        "receipt_returned" => "回执已寄回",
+        "done" => "已完成",
+        "withdrawn" => "已撤回",
+        "rejected" => "未通过",
+        "expired" => "已过期",
+        "revoked" => "已撤销",
+        "booked" => "已预约",
+        "completed" => "已完成",
+        "pending" => "待审核",
+        "enabled" => "已启用",
+        "disabled" => "已停用",
+        "escalated" => "已上报",
+        "answered" => "已解答",
+        "offered" => "已派发",
+        "applicant" => "入党申请人",
+        "activist" => "入党积极分子",
+        "candidate" => "发展对象",
+        "probationary" => "预备党员",
+        "full" => "正式党员",
+        "removed" => "已出党",
+        // steps
+        "edit" => "修改",
+        "schedule" => "发布",
+        "start" => "开始",
+        "end" => "结束",
+        "cancel" => "取消",
+        "submit_minutes" => "提交会议记录",
+        "review" => "审核会议记录",
+        "close" => "结束",
+        "resubmit" => "重新提交",
+        "approve_branch" => "支部同意",
+        "approve_committee" => "党委审批",
+        "accept" => "接收",
+        "assign" => "分配支部",
+        "report" => "报到",
+        "return_receipt" => "寄回回执",
+        "complete" => "办结",
+        "return_for_edits" => "退回修改",
+        "withdraw" => "撤回",
+        "reject" => "不同意",
+        "expire" => "宣告过期",
+        "reissue" => "重开介绍信",
+        "revoke" => "撤销",
+        "verify" => "审核通过",
+        "enable" => "启用",
+        "disable" => "停用",
+        "extend_probation" => "延长预备期",
+        _ => return None,
+    })
+}
 
 #[cfg(test)]
 mod tests {

@@ -174,7 +174,7 @@
     state.participants = {};
     for (const p of d.room.participants) state.participants[p.participant_id] = p;
     $("title").textContent = d.room.title;
-    document.title = d.room.title + " · 红缨";
+    document.title = d.room.title + " · 红鹰";
     setStatus("已入会");
     $("leave").disabled = false;
     renderParticipants();
@@ -341,8 +341,25 @@
     $("quorum-box").hidden = !q;
     if (!q) return;
     $("quorum").textContent =
-      "应到 " + q.expected + " 人，实到有表决权 " + q.present_voting + " 人（现场 " + q.present_in_person +
-      "，远程 " + q.present_remote + "）；规则 " + q.threshold + "；" + (q.quorate ? "已达法定人数" : "未达法定人数");
+      "应到 " + q.expected + " 人，实到 " + q.present_voting + " 人（现场 " + q.present_in_person +
+      "，远程 " + q.present_remote + "），" + quorumInWords(q);
+  }
+
+  // The rule in words a village member reads, not its formula: an election needs more than
+  // four fifths (5P > 4E), every other meeting more than half (2P > E); "≥" is the
+  // inclusive reading a locality may configure.
+  function quorumInWords(q) {
+    const t = String(q.threshold || "");
+    const fifths = t.indexOf("5P") >= 0;
+    const inclusive = t.indexOf("≥") >= 0;
+    const share = fifths ? "五分之四" : "半数";
+    const e = q.expected;
+    const needed = fifths
+      ? (inclusive ? Math.ceil((4 * e) / 5) : Math.floor((4 * e) / 5) + 1)
+      : (inclusive ? Math.ceil(e / 2) : Math.floor(e / 2) + 1);
+    if (q.quorate) return (inclusive ? "已达到" : "已超过") + share + "，可以开会";
+    const short = Math.max(needed - q.present_voting, 1);
+    return "还差 " + short + " 人才" + (inclusive ? "达到" : "超过") + share + "，暂不能开会";
   }
 
   // Summaries of pc.getStats(): per inbound video track framesDecoded, per inbound audio

@@ -511,6 +511,38 @@ async fn verify(app: &TestApp, token: &str) -> hongying_tests::reqwest::Response
     app.get(&format!("/api/v1/letters/verify/{token}")).await
 }
 
+/// The verify page as a phone's browser opens it from the QR code: its status and the text
+/// a person reads (tags and the style sheet stripped).
+async fn verify_page(app: &TestApp, token: &str) -> (u16, String) {
+    let r = app
+        .client
+        .get(app.url(&format!("/api/v1/letters/verify/{token}")))
+        .header(
+            "accept",
+            "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8",
+        )
+        .send()
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    let ct = r.headers()["content-type"].to_str().unwrap().to_string();
+    let html = r.text().await.unwrap();
+    assert!(ct.starts_with("text/html"), "{ct} {status}: {html}");
+    assert!(html.contains("name=\"viewport\""), "readable on a phone");
+    let body = html.split_once("<body>").unwrap().1;
+    let mut text = String::new();
+    let mut in_tag = false;
+    for c in body.chars() {
+        match c {
+            '<' => in_tag = true,
+            '>' => in_tag = false,
+            c if !in_tag => text.push(c),
+            _ => {}
+        }
+    }
+    (status, text)
+}
+
 #[tokio::test]
 async fn out_of_city_letter_is_printed_with_a_qr_token_that_verifies() {
     let w = world().await;
@@ -626,6 +658,22 @@ async fn out_of_city_letter_is_printed_with_a_qr_token_that_verifies() {
     ] {
         expect_problem(verify(app, bad).await, 400, "letter_token_invalid").await;
     }
+
+    // Scanned with a phone, the QR code opens a page that says it in words.
+    let (status, text) = verify_page(app, &printed).await;
+    assert_eq!(status, 200);
+    assert!(text.contains("真实有效"), "{text}");
+    assert!(text.contains(summary["serial"].as_str().unwrap()), "{text}");
+    assert!(text.contains("张*") && text.contains(&masked), "{text}");
+    assert!(!text.contains("张东") && !text.contains(&plain), "{text}");
+    // No English, no machine words: the digits and the masked ID number's X aside.
+    assert!(
+        !text.chars().any(|c| c.is_ascii_alphabetic() && c != 'X'),
+        "{text}"
+    );
+    let (status, text) = verify_page(app, &forged).await;
+    assert_eq!(status, 400);
+    assert!(text.contains("无法核实"), "{text}");
 
     // The receiving side's receipt (回执) comes back: recorded by the sending committee
     // for a destination outside the system; the letter shows it, then the transfer closes.
@@ -771,6 +819,11 @@ async fn an_expired_letter_is_reported_expired_then_reissued_under_a_new_serial(
         "{v}"
     );
     assert_eq!(v["superseded_by"], new_serial.as_str());
+    let (_, text) = verify_page(app, &old_token).await;
+    assert!(
+        text.contains("已作废") && text.contains(&new_serial),
+        "{text}"
+    );
     let v = ok_json(
         verify(app, new["verify_token"].as_str().unwrap()).await,
         200,

@@ -98,8 +98,12 @@ pub async fn problem_fallback(
         .unwrap_or_default()
         .to_string();
     let is_problem = content_type.starts_with(PROBLEM_JSON);
-    // A deliberate JSON error body (readiness answers 503 with its checks) is kept.
-    if !is_problem && content_type.starts_with("application/json") {
+    // A deliberate JSON error body (readiness answers 503 with its checks) is kept, and so
+    // is a page rendered for a browser (a forged letter's QR code opens one). Nothing
+    // actix renders by itself is HTML, so this lets no framework text through.
+    if !is_problem
+        && (content_type.starts_with("application/json") || content_type.starts_with("text/html"))
+    {
         return Ok(res.map_into_boxed_body());
     }
     let (req, res) = res.into_parts();

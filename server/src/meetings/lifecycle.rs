@@ -90,6 +90,20 @@ mod tests {
     use super::*;
     use MeetingStatus as S;
 
+    #[test]
+    fn a_refusal_reads_in_chinese() {
+        for s in S::ALL {
+            assert!(crate::error::state_word_zh(s.as_str()).is_some(), "{s:?}");
+        }
+        let e = transition(S::Ended, Action::Start).unwrap_err();
+        let detail = e.detail();
+        assert!(!detail.chars().any(|c| c.is_ascii_alphabetic()), "{detail}");
+        assert!(
+            detail.contains("已结束") && detail.contains("提交会议记录"),
+            "{detail}"
+        );
+    }
+
     /// Every allowed (from, action, to). Anything not listed must be refused.
     const ALLOWED: [(S, Action, S); 9] = [
         (S::Draft, Action::Edit, S::Draft),

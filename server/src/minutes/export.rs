@@ -97,6 +97,7 @@ th{background:#f3f3f3;white-space:nowrap}\
 td.n{text-align:center}\
 .sign{display:flex;justify-content:space-between;margin-top:32px}\
 .muted{color:#555}\
+@media screen and (max-width:600px){body{margin:8px;font-size:16px}table{display:block;overflow-x:auto}}\
 @media print{body{margin:0}h2{break-after:avoid}table{break-inside:avoid}}";
 
 /// The printable record.
@@ -107,6 +108,7 @@ pub fn html(r: &MinutesRecord) -> String {
     let _ = write!(
         o,
         "<!DOCTYPE html><html lang=\"zh-CN\"><head><meta charset=\"utf-8\">\
+<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
 <title>{title} — 会议记录</title><style>{STYLE}</style></head><body>",
         title = esc(&h.title)
     );

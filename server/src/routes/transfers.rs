@@ -1,20 +1,20 @@
 //! `/api/v1/transfers`: 组织关系转接 requests and their steps; `/api/v1/letters`: the
 //! introduction letters, their printout and the public check of their QR code.
 
-use actix_web::http::header;
-use actix_web::{HttpResponse, get, post, web};
-use hongying_proto::Problem;
+use actix_web::http::{StatusCode, header};
+use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use hongying_proto::transfers::{
     CreateTransfer, Letter, LetterVerification, RegisterIncoming, Transfer, TransferStepRequest,
     TransferWorklist, WorklistQuery,
 };
+use hongying_proto::{ErrorCode, Problem};
 
 use crate::auth::Principal;
 use crate::auth::principal::RequestMeta;
-use crate::error::AppResult;
+use crate::error::{AppError, AppResult};
 use crate::http::extract::ApiJson;
 use crate::state::AppState;
-use crate::transfers::letters::{LetterKeys, LetterPolicy};
+use crate::transfers::letters::{self, LetterKeys, LetterPolicy};
 
 /// Runs `f` with what letters need (keys and policy from the state), off the workers.
 async fn with_letters<T, F>(state: &AppState, f: F) -> AppResult<T>
@@ -189,14 +189,19 @@ pub async fn print_letter(
 /// Public, no login (the receiving side may be outside the system): whether the letter
 /// whose QR code carried `token` was issued here and still holds. Masked fields only. A
 /// void or expired letter answers `valid: false` with the reason; a forged or garbled
-/// token 400 `letter_token_invalid`.
+/// token 400 `letter_token_invalid`. A phone that scanned the QR code asks for HTML and
+/// gets a page saying so in words (a forged code too, with status 400); JSON otherwise.
 #[utoipa::path(tag = "transfers", params(("token" = String, Path)), security(()), responses(
-    (status = 200, body = LetterVerification),
+    (status = 200, body = LetterVerification, description = "JSON by default",
+        content_type = "application/json"),
+    (status = 200, body = String, description = "For `Accept: text/html`: the verdict as a page",
+        content_type = "text/html"),
     (status = 400, body = Problem, description = "letter_token_invalid"),
 ))]
 #[get("/letters/verify/{token}")]
 pub async fn verify_letter(
     state: web::Data<AppState>,
+    req: HttpRequest,
     token: web::Path<String>,
 ) -> AppResult<HttpResponse> {
     let now = state.clock.now();
@@ -204,10 +209,43 @@ pub async fn verify_letter(
     let v = with_letters(&state, move |c, keys, _| {
         crate::transfers::service::verify_letter(c, keys, &token, now)
     })
-    .await?;
-    Ok(HttpResponse::Ok()
+    .await;
+    if !wants_html(&req) {
+        return Ok(HttpResponse::Ok()
+            .insert_header((header::CACHE_CONTROL, "no-store"))
+            .json(v?));
+    }
+    let (status, page) = match v {
+        Ok(v) => (StatusCode::OK, letters::verification_html(Some(&v))),
+        Err(AppError::Domain {
+            code: ErrorCode::LetterTokenInvalid,
+            ..
+        }) => (StatusCode::BAD_REQUEST, letters::verification_html(None)),
+        Err(e) => return Err(e),
+    };
+    Ok(HttpResponse::build(status)
+        .insert_header((header::CONTENT_TYPE, "text/html; charset=utf-8"))
+        .insert_header((
+            header::CONTENT_SECURITY_POLICY,
+            "default-src 'none'; style-src 'unsafe-inline'",
+        ))
         .insert_header((header::CACHE_CONTROL, "no-store"))
-        .json(v))
+        .body(page))
+}
+
+/// A browser (a phone's QR scanner opens one) puts `text/html` before JSON in `Accept`;
+/// an app or curl sends `application/json`, `*/*` or nothing.
+fn wants_html(req: &HttpRequest) -> bool {
+    let accept = req
+        .headers()
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    match (accept.find("text/html"), accept.find("application/json")) {
+        (Some(h), Some(j)) => h < j,
+        (Some(_), None) => true,
+        _ => false,
+    }
 }
 
 /// An organization's transfer work lists (待办, 未办结, history out and in, overdue) with

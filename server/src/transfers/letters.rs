@@ -473,7 +473,81 @@ h2{text-align:center;font-size:18px;margin:0}\
 .stamp{position:absolute;top:40%;left:25%;font-size:48px;color:#c00;border:4px solid #c00;padding:4px 24px;transform:rotate(-18deg);opacity:.75}\
 .url{word-break:break-all;font-size:9px;color:#555}\
 @page{size:A4;margin:12mm}\
+@media screen and (max-width:600px){body{margin:8px;font-size:16px}.part{padding:12px}.qr{float:none;margin:0 auto 8px}}\
 @media print{body{margin:0}.part{break-inside:avoid}.noprint{display:none}}";
+
+const VERIFY_STYLE: &str = "body{font-family:system-ui,'PingFang SC','Noto Sans CJK SC',sans-serif;margin:0;padding:16px;max-width:560px;margin:auto;font-size:18px;line-height:1.7;color:#222}\
+.verdict{border-radius:12px;padding:16px;margin:8px 0 16px;font-size:22px;font-weight:bold;text-align:center}\
+.ok{background:#e8f5e9;color:#1b5e20;border:2px solid #2e7d32}\
+.bad{background:#fdecea;color:#b71c1c;border:2px solid #c62828}\
+dl{margin:0}dt{color:#666;font-size:16px;margin-top:10px}dd{margin:0;font-size:18px}\
+.note{color:#555;font-size:16px;margin-top:20px}h1{font-size:24px;margin:4px 0}";
+
+/// What a person sees who scans a letter's QR code with a phone: whether the letter is
+/// genuine and still holds, in words, with the masked facts to compare with the paper.
+/// `None` is a code this system did not issue.
+pub fn verification_html(v: Option<&LetterVerification>) -> String {
+    let mut o = String::new();
+    let _ = write!(
+        o,
+        "<!DOCTYPE html><html lang=\"zh-CN\"><head><meta charset=\"utf-8\">\
+<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+<title>介绍信核验</title><style>{VERIFY_STYLE}</style></head><body><h1>党员组织关系介绍信核验</h1>"
+    );
+    let Some(v) = v else {
+        o.push_str(
+            "<div class=\"verdict bad\">无法核实：这个二维码不是本系统开具的介绍信</div>\
+<p>请不要凭这张介绍信办理接收，并与开具介绍信的党委联系核实。</p></body></html>",
+        );
+        return o;
+    };
+    let verdict = match (v.valid, v.reason.as_deref(), v.void_reason.as_deref()) {
+        (true, _, _) => {
+            "<div class=\"verdict ok\">真实有效：这封介绍信由本系统开具，现在有效</div>".to_string()
+        }
+        (false, Some("expired"), _) => {
+            "<div class=\"verdict bad\">介绍信是真的，但已经过期，请开具介绍信的党委重新开具</div>"
+                .to_string()
+        }
+        (false, _, Some("reissued")) => format!(
+            "<div class=\"verdict bad\">这封介绍信已作废，已重新开具{}</div>",
+            v.superseded_by
+                .as_deref()
+                .map(|s| format!("（新介绍信 {}）", esc(s)))
+                .unwrap_or_default()
+        ),
+        (false, _, _) => {
+            "<div class=\"verdict bad\">这封介绍信已作废，不能再使用</div>".to_string()
+        }
+    };
+    o.push_str(&verdict);
+    let _ = write!(
+        o,
+        "<dl><dt>介绍信编号</dt><dd>{serial}</dd>\
+<dt>开具党委</dt><dd>{issuer}</dd>\
+<dt>党员</dt><dd>{name}（{gender}，{kind}党员，身份证号码 {id}）</dd>\
+<dt>从</dt><dd>{from}</dd><dt>到</dt><dd>{to}</dd>\
+<dt>开具日期</dt><dd>{issued}</dd><dt>有效期至</dt><dd>{expires}</dd>\
+<dt>回执</dt><dd>{receipt}</dd></dl>\
+<p class=\"note\">请核对以上内容与纸质介绍信是否一致。姓名和身份证号码只显示部分，以保护个人信息。</p></body></html>",
+        serial = esc(&v.serial),
+        issuer = esc(&v.issuing_org_name),
+        name = esc(&v.member_name_masked),
+        gender = gender_zh(&v.gender),
+        kind = membership_zh(&v.membership),
+        id = esc(&v.id_number_masked),
+        from = esc(&v.from_org_name),
+        to = esc(&v.to_org_name),
+        issued = v.issued_on.format("%Y年%m月%d日"),
+        expires = v.expires_on.format("%Y年%m月%d日"),
+        receipt = if v.receipt_returned {
+            "已寄回"
+        } else {
+            "尚未寄回"
+        },
+    );
+    o
+}
 
 /// The three parts of a letter as one printable page. `committee_address` is the issuing
 /// committee's address for the footer; `qr` the inline SVG of [`verify_url`].
@@ -515,6 +589,7 @@ pub fn html(l: &Letter, committee_address: Option<&str>, qr: &str, today: NaiveD
     let _ = write!(
         o,
         "<!DOCTYPE html><html lang=\"zh-CN\"><head><meta charset=\"utf-8\">\
+<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
 <title>党员组织关系介绍信 {serial}</title><style>{STYLE}</style></head><body>"
     );
     // 存根
@@ -563,6 +638,43 @@ pub fn html(l: &Letter, committee_address: Option<&str>, qr: &str, today: NaiveD
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
+
+    #[test]
+    fn the_verify_page_says_it_in_words() {
+        let mut v = LetterVerification {
+            authentic: true,
+            valid: true,
+            reason: None,
+            void_reason: None,
+            superseded_by: None,
+            serial: "堂组字〔2026〕第0007号".into(),
+            issuing_org_name: "中共堂街镇委员会".into(),
+            member_name_masked: "张*".into(),
+            gender: "male".into(),
+            membership: "full".into(),
+            id_number_masked: "4102**********123X".into(),
+            from_org_name: "马街村党总支".into(),
+            to_org_name: "中共柳州市柳北区委员会组织部".into(),
+            issued_on: d("2026-11-28"),
+            expires_on: d("2026-12-27"),
+            receipt_returned: false,
+        };
+        let page = verification_html(Some(&v));
+        if let Ok(path) = std::env::var("HONGYING_DUMP_VERIFY_PAGE") {
+            std::fs::write(path, &page).unwrap();
+        }
+        assert!(page.contains("真实有效") && page.contains("2026年12月27日"));
+        v.valid = false;
+        v.reason = Some("void".into());
+        v.void_reason = Some("reissued".into());
+        v.superseded_by = Some("堂组字〔2026〕第0008号".into());
+        let page = verification_html(Some(&v));
+        assert!(page.contains("已作废") && page.contains("第0008号"));
+        v.reason = Some("expired".into());
+        v.void_reason = None;
+        assert!(verification_html(Some(&v)).contains("已经过期"));
+        assert!(verification_html(None).contains("无法核实"));
+    }
 
     fn d(s: &str) -> NaiveDate {
         s.parse().unwrap()

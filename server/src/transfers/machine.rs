@@ -60,6 +60,25 @@ impl Status {
         Self::ALL.into_iter().find(|x| x.as_str() == s)
     }
 
+    /// Where the transfer stands, in the words of the notice its member and approvers read.
+    pub fn progress_zh(self) -> &'static str {
+        match self {
+            Self::Submitted => "申请已提交，等待支部审核。",
+            Self::ReturnedForEdits => "申请被退回，请按意见修改后重新提交。",
+            Self::ApprovedByBranch => "支部已同意，等待乡镇（街道）党委审批。",
+            Self::ApprovedByCommittee => "党委已审批，等待接收方党组织接收。",
+            Self::Accepted => "接收方党委已同意接收，等待分配到支部。",
+            Self::Assigned => "已分配到接收支部，请尽快去支部报到。",
+            Self::Reported => "已到接收支部报到，等待回执寄回。",
+            Self::ReceiptReturned => "回执已寄回，等待办结。",
+            Self::Done => "已办结，组织关系转接完成。",
+            Self::Withdrawn => "申请已撤回。",
+            Self::Rejected => "申请未获同意。",
+            Self::Expired => "介绍信已过期，请联系党委重新开具。",
+            Self::Revoked => "已撤销。",
+        }
+    }
+
     /// No further step leads out of a terminal status.
     pub fn is_terminal(self) -> bool {
         matches!(
@@ -265,6 +284,22 @@ pub fn next_parties(from: Status, route: Route) -> Vec<Party> {
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
+
+    /// A refused step names the status and the steps allowed in Chinese, never the
+    /// machine words.
+    #[test]
+    fn every_status_and_step_reads_in_chinese() {
+        for s in Status::ALL {
+            assert!(crate::error::state_word_zh(s.as_str()).is_some(), "{s}");
+        }
+        for a in Action::ALL {
+            assert!(
+                crate::error::state_word_zh(a.as_str()).is_some(),
+                "{}",
+                a.as_str()
+            );
+        }
+    }
 
     #[test]
     fn internal_happy_path_reaches_done() {

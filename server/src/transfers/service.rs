@@ -212,7 +212,7 @@ fn announce(
     now: NaiveDateTime,
 ) -> AppResult<()> {
     let ids = recipients(conn, row, status)?;
-    let mut text = format!("组织关系转接申请当前状态：{status}。");
+    let mut text = format!("组织关系转接：{}", status.progress_zh());
     if let Some(l) = letter {
         text.push_str(&format!(
             "已开具党员组织关系介绍信 {}，有效期至 {}。",
