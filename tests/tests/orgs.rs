@@ -252,7 +252,9 @@ async fn children_are_listed_in_cursor_pages() {
         None,
     )
     .await;
-    expect_problem(unknown, 400, "invalid_query").await;
+    let p = expect_problem(unknown, 400, "invalid_query").await;
+    // serde's English ("unknown field `page`, expected …") does not reach a person.
+    assert_eq!(p["detail"], "查询参数无效：不认识的参数 page。", "{p}");
 
     // A member reads the own branch but gets no listings; outside scope: 404.
     let member = app

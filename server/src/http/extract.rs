@@ -145,18 +145,103 @@ fn describe_data_error(path: &str, msg: &str) -> FieldError {
         return FieldError {
             field,
             code: "invalid_type".into(),
-            message: format!("字段类型错误（{}）。", strip_position(msg)),
+            message: format!("字段类型错误：{}", serde_zh(msg)),
         };
     }
     FieldError {
         field,
         code: "invalid_value".into(),
-        message: format!("字段值无效（{}）。", strip_position(msg)),
+        message: format!("字段值无效：{}", serde_zh(msg)),
     }
 }
 
 fn strip_position(msg: &str) -> &str {
     msg.split(" at line ").next().unwrap_or(msg)
+}
+
+/// The first `` `name` `` in a serde message.
+fn quoted(msg: &str) -> &str {
+    msg.split('`').nth(1).unwrap_or_default()
+}
+
+/// What serde, serde_urlencoded and chrono say, in Chinese: their messages are English and
+/// reach people through `detail` and `errors[].message`. Field names and allowed values
+/// stay as the API spells them (they are what an app sends); every other word is Chinese.
+pub fn serde_zh(msg: &str) -> String {
+    let msg = strip_position(msg);
+    let msg = ["Query deserialize error: ", "Path deserialize error: "]
+        .iter()
+        .find_map(|p| msg.strip_prefix(p))
+        .unwrap_or(msg);
+    if msg.starts_with("unknown field `") {
+        return format!("不认识的参数 {}。", quoted(msg));
+    }
+    if msg.starts_with("missing field `") {
+        return format!("缺少必填参数 {}。", quoted(msg));
+    }
+    if msg.starts_with("unknown variant `") {
+        let allowed: Vec<&str> = msg
+            .split_once("expected")
+            .map(|(_, rest)| rest.split('`').skip(1).step_by(2).collect())
+            .unwrap_or_default();
+        return if allowed.is_empty() {
+            format!("取值 {} 无效。", quoted(msg))
+        } else {
+            format!("取值 {} 无效，可选：{}。", quoted(msg), allowed.join("、"))
+        };
+    }
+    if let Some((_, expected)) = msg.split_once(", expected ") {
+        return format!("应为{}。", expected_zh(expected));
+    }
+    if msg.contains("invalid digit") || msg.contains("cannot parse integer") {
+        return "应为整数。".into();
+    }
+    if msg.contains("number too large") || msg.contains("number too small") {
+        return "数值超出范围。".into();
+    }
+    if msg.contains("input contains invalid characters")
+        || msg.contains("premature end of input")
+        || msg.contains("trailing input")
+        || msg.contains("input is out of range")
+        || msg.contains("input is not enough")
+    {
+        return "日期或时间格式无效（日期如 2026-11-28，时间如 2026-11-28T10:00:00+08:00）。"
+            .into();
+    }
+    if msg.starts_with("can not parse") {
+        let to = msg.rsplit(" to a ").next().unwrap_or_default();
+        return format!("应为{}。", expected_zh(to));
+    }
+    "格式无效。".into()
+}
+
+fn expected_zh(expected: &str) -> &'static str {
+    let e = expected.trim();
+    let has = |w: &str| e.contains(w);
+    if [
+        "u8", "u16", "u32", "u64", "i8", "i16", "i32", "i64", "usize", "integer",
+    ]
+    .iter()
+    .any(|w| has(w))
+    {
+        "整数"
+    } else if has("f32") || has("f64") || has("float") || has("number") {
+        "数字"
+    } else if has("bool") {
+        "true 或 false"
+    } else if has("sequence") || has("array") {
+        "列表"
+    } else if has("date") || has("Date") || has("RFC") {
+        "日期或时间（日期如 2026-11-28，时间如 2026-11-28T10:00:00+08:00）"
+    } else if has("string") || has("str") || has("char") {
+        "文本"
+    } else if has("map") || has("struct") || has("object") {
+        "对象"
+    } else if has("variant") || has("one of") {
+        "允许的取值之一"
+    } else {
+        "正确的格式"
+    }
 }
 
 /// Flattens validator's nested errors into one list with dotted paths.
@@ -213,12 +298,12 @@ fn default_message(code: &str) -> String {
 /// Maps actix's own path and query failures to problem+json.
 pub fn path_config() -> web::PathConfig {
     web::PathConfig::default()
-        .error_handler(|err, _req| AppError::InvalidPath(err.to_string()).into())
+        .error_handler(|err, _req| AppError::InvalidPath(serde_zh(&err.to_string())).into())
 }
 
 pub fn query_config() -> web::QueryConfig {
     web::QueryConfig::default()
-        .error_handler(|err, _req| AppError::InvalidQuery(err.to_string()).into())
+        .error_handler(|err, _req| AppError::InvalidQuery(serde_zh(&err.to_string())).into())
 }
 
 /// For handlers that still take actix's `web::Json`.
@@ -239,4 +324,54 @@ pub fn json_config(limit: usize) -> web::JsonConfig {
                 other => AppError::BadRequest(format!("请求体无效：{other}")).into(),
             }
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::serde_zh;
+
+    /// What serde and friends really say, as the detail a person reads: no English left
+    /// but the field names and values the API itself uses.
+    #[test]
+    fn serde_messages_read_in_chinese() {
+        let cases = [
+            (
+                "Query deserialize error: unknown field `limit`, expected `role`",
+                "limit",
+            ),
+            ("missing field `title` at line 1 column 2", "title"),
+            (
+                "unknown variant `weekly`, expected one of `congress`, `committee`",
+                "weekly",
+            ),
+            (
+                "invalid type: string \"x\", expected u32 at line 1 column 9",
+                "",
+            ),
+            ("invalid value: integer `-1`, expected u32", ""),
+            ("Path deserialize error: can not parse \"abc\" to a u32", ""),
+            ("input contains invalid characters", ""),
+            ("Query deserialize error: invalid digit found in string", ""),
+            ("something nobody foresaw", ""),
+        ];
+        for (msg, keep) in cases {
+            let zh = serde_zh(msg);
+            let english: String = zh
+                .replace(keep, "")
+                .replace("congress", "")
+                .replace("committee", "")
+                .replace("true", "")
+                .replace("false", "")
+                .replace('T', "");
+            assert!(
+                !english.chars().any(|c| c.is_ascii_alphabetic()),
+                "{msg} → {zh}"
+            );
+            assert!(zh.contains(keep), "{msg} → {zh}");
+        }
+        assert_eq!(
+            serde_zh("invalid type: string \"x\", expected u32"),
+            "应为整数。"
+        );
+    }
 }
