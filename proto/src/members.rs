@@ -4,7 +4,7 @@
 //! Personal data (the national ID number and the phone) is masked in every answer unless
 //! the caller asks for `?reveal=true` and may see it; a reveal is audited.
 
-use chrono::{NaiveDate, NaiveDateTime};
+use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Deserializer, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use validator::Validate;
@@ -316,8 +316,8 @@ pub struct MemberView {
     pub flags: MemberFlags,
     pub removed_reason: Option<String>,
     pub version: i32,
-    pub created_at: NaiveDateTime,
-    pub updated_at: NaiveDateTime,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
 }
 
 /// One line of a branch list. Managers get the masked profile; fellow members of the
@@ -395,7 +395,7 @@ pub struct HistoryEntry {
     pub effective_on: NaiveDate,
     pub reason: Option<String>,
     pub actor_account_id: Option<String>,
-    pub created_at: NaiveDateTime,
+    pub created_at: DateTime<Utc>,
 }
 
 /// Query of `POST /orgs/{org_id}/members/import`.

@@ -123,6 +123,11 @@ async fn members_are_entered_masked_and_revealed_only_to_those_allowed() {
     assert_eq!(m["phone"], "138****8001");
     assert_eq!(m["revealed"], false);
     assert_eq!(m["version"], 1);
+    // Times carry their offset, as the document's date-time says.
+    for k in ["created_at", "updated_at"] {
+        let t = m[k].as_str().unwrap();
+        assert!(chrono::DateTime::parse_from_rfc3339(t).is_ok(), "{k}: {t}");
+    }
     let id = m["id"].as_str().unwrap().to_string();
     assert_eq!(audit_count(&app, "member.create", &id).await, 1);
 

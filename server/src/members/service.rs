@@ -159,8 +159,8 @@ pub fn view(pii: &Pii, row: &MemberRow, reveal: bool) -> AppResult<MemberView> {
         flags: flags_of(row),
         removed_reason: row.removed_reason.clone(),
         version: row.version,
-        created_at: row.created_at,
-        updated_at: row.updated_at,
+        created_at: row.created_at.and_utc(),
+        updated_at: row.updated_at.and_utc(),
     })
 }
 
@@ -1070,7 +1070,7 @@ pub fn history(
                 effective_on: r.effective_on,
                 reason: r.reason,
                 actor_account_id: r.actor_account_id,
-                created_at: r.created_at,
+                created_at: r.created_at.and_utc(),
             })
             .collect(),
         next_cursor: next,
