@@ -195,6 +195,17 @@ async fn bad_bodies_get_their_own_codes() {
     let body = expect_problem(resp, 400, "invalid_body").await;
     assert_eq!(body["errors"][0]["field"], "phone");
     assert_eq!(body["errors"][0]["code"], "invalid_type");
+    assert_eq!(body["errors"][0]["message"], "字段类型错误：应为文本。");
+
+    // A NUL in any text is refused the same way on both databases.
+    let resp = c
+        .post(&url)
+        .json(&json!({"phone": "138\u{0}00138000", "password": "x", "device_id": "d"}))
+        .send()
+        .await
+        .unwrap();
+    let body = expect_problem(resp, 400, "invalid_body").await;
+    assert_eq!(body["errors"][0]["code"], "nul_character", "{body}");
 
     let resp = c
         .post(&url)

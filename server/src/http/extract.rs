@@ -87,8 +87,17 @@ fn is_json_content_type(req: &HttpRequest) -> bool {
         || (essence.starts_with("application/") && essence.ends_with("+json"))
 }
 
-/// Deserializes, naming the path of the field that failed.
+/// Deserializes, naming the path of the field that failed. A NUL character is refused in
+/// any string: no text a person writes has one, PostgreSQL cannot store it, and SQLite
+/// would keep it silently, so the two backends would answer differently.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, AppError> {
+    if has_escaped_nul(bytes) {
+        return Err(AppError::InvalidBody(vec![FieldError {
+            field: String::new(),
+            code: "nul_character".into(),
+            message: "文字中不能含有空字符（\\u0000）。".into(),
+        }]));
+    }
     let de = &mut serde_json::Deserializer::from_slice(bytes);
     serde_path_to_error::deserialize(de).map_err(|err| {
         let path = err.path().to_string();
@@ -157,6 +166,28 @@ fn describe_data_error(path: &str, msg: &str) -> FieldError {
 
 fn strip_position(msg: &str) -> &str {
     msg.split(" at line ").next().unwrap_or(msg)
+}
+
+/// Whether the JSON text holds the escape `\u0000` (a raw NUL byte is already invalid
+/// JSON). A backslash that is itself escaped (`\\u0000`, the six characters) is not one.
+fn has_escaped_nul(bytes: &[u8]) -> bool {
+    let mut i = 0;
+    while let Some(pos) = bytes[i..]
+        .windows(6)
+        .position(|w| w.eq_ignore_ascii_case(b"\\u0000"))
+    {
+        let at = i + pos;
+        let backslashes = bytes[..=at]
+            .iter()
+            .rev()
+            .take_while(|&&b| b == b'\\')
+            .count();
+        if backslashes % 2 == 1 {
+            return true;
+        }
+        i = at + 1;
+    }
+    false
 }
 
 /// The first `` `name` `` in a serde message.
@@ -373,5 +404,14 @@ mod tests {
             serde_zh("invalid type: string \"x\", expected u32"),
             "应为整数。"
         );
+    }
+
+    #[test]
+    fn a_nul_escape_is_found_and_an_escaped_backslash_is_not_one() {
+        use super::has_escaped_nul;
+        assert!(has_escaped_nul(br#"{"title":"a\u0000b"}"#));
+        assert!(has_escaped_nul(br#"{"title":"\\\u0000"}"#));
+        assert!(!has_escaped_nul(br#"{"title":"\\u0000"}"#));
+        assert!(!has_escaped_nul(br#"{"title":"u0000"}"#));
     }
 }
