@@ -56,20 +56,100 @@ impl utoipa::Modify for SecurityAddon {
     }
 }
 
+/// The answers every operation of a kind can give, whatever its handler declares: they come
+/// from the shared extractors and middleware, so a handler cannot forget one. A client
+/// generated from the document then knows them all.
+fn declare_shared_answers(op: &mut utoipa::openapi::path::Operation, method: &str) {
+    use utoipa::openapi::path::ParameterIn;
+    use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+    let mut add = |status: &str, description: &str| {
+        op.responses
+            .responses
+            .entry(status.to_string())
+            .or_insert_with(|| {
+                ResponseBuilder::new()
+                    .description(description)
+                    .content(
+                        crate::error::PROBLEM_JSON,
+                        ContentBuilder::new()
+                            .schema(Some(Ref::from_schema_name("Problem")))
+                            .build(),
+                    )
+                    .build()
+                    .into()
+            });
+    };
+    let has_body = op.request_body.is_some();
+    let has_query = op
+        .parameters
+        .iter()
+        .flatten()
+        .any(|p| matches!(p.parameter_in, ParameterIn::Query));
+    let has_path = op
+        .parameters
+        .iter()
+        .flatten()
+        .any(|p| matches!(p.parameter_in, ParameterIn::Path));
+    // Every operation needs a signed-in caller unless its handler says `security(())`: the
+    // few that do (health, login, activation, refresh, self-registration, the letter check)
+    // are the ones tests/authz_matrix.rs finds open.
+    let public = op.security.as_ref().is_some_and(|s| {
+        s.iter()
+            .all(|r| serde_json::to_value(r).is_ok_and(|v| v == serde_json::json!({})))
+    });
+    if op.security.is_none() {
+        op.security = Some(vec![utoipa::openapi::security::SecurityRequirement::new(
+            "bearer",
+            Vec::<String>::new(),
+        )]);
+    }
+    if has_body {
+        add(
+            "400",
+            "`malformed_json`, `invalid_body` (each wrong field named) or `nul_character`",
+        );
+        add("413", "`payload_too_large`: the body is over the limit");
+        add(
+            "415",
+            "`unsupported_media_type`: the body is not of the declared type",
+        );
+    }
+    if has_query || has_path {
+        add("400", "`invalid_query` or `invalid_path`");
+    }
+    if !public {
+        add("401", "`unauthenticated`: no valid access token");
+    }
+    if matches!(method, "post" | "put" | "patch") {
+        add(
+            "409",
+            "`idempotency_key_in_progress`: the first request with this Idempotency-Key is still running",
+        );
+        add(
+            "422",
+            "`idempotency_key_reused` (the key was used for another request) or a validation failure",
+        );
+    }
+}
+
 /// Final touches once every handler's paths are collected: error responses that carry a
 /// `Problem` are declared as `application/problem+json`, the content type they are sent
-/// with (utoipa's default for a body is `application/json`).
+/// with (utoipa's default for a body is `application/json`), and the answers shared by
+/// every operation of a kind are declared on each.
 pub fn finish(api: &mut utoipa::openapi::OpenApi) {
     use utoipa::openapi::RefOr;
     for item in api.paths.paths.values_mut() {
-        let ops = [
-            item.get.as_mut(),
-            item.post.as_mut(),
-            item.put.as_mut(),
-            item.patch.as_mut(),
-            item.delete.as_mut(),
-        ];
-        for op in ops.into_iter().flatten() {
+        for (method, op) in [
+            ("get", item.get.as_mut()),
+            ("post", item.post.as_mut()),
+            ("put", item.put.as_mut()),
+            ("patch", item.patch.as_mut()),
+            ("delete", item.delete.as_mut()),
+        ]
+        .into_iter()
+        .filter_map(|(m, op)| Some((m, op?)))
+        {
+            declare_shared_answers(op, method);
             for response in op.responses.responses.values_mut() {
                 let RefOr::T(response) = response else {
                     continue;

@@ -644,6 +644,34 @@ async fn every_operation_refuses_callers_outside_scope() {
         .filter(|o| !table.contains_key(o.as_str()))
         .collect();
     let stale: Vec<&&str> = table.keys().filter(|k| !operations.contains(**k)).collect();
+    // The document says which operations need a signed-in caller, as probed below: a
+    // `Public` line is `security: [{}]`, every other one the bearer token, with its 401
+    // (a public one may still answer 401, as login does for a wrong password).
+    let mut untruthful = Vec::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for m in METHODS {
+            let Some(op) = item.get(m) else { continue };
+            let route = format!("{} {path}", m.to_uppercase());
+            let Some(policy) = table.get(route.as_str()) else {
+                continue;
+            };
+            let public = op["security"] == json!([{}]);
+            let bearer = op["security"] == json!([{"bearer": []}]);
+            let says_401 = op["responses"].get("401").is_some();
+            let truthful = if policy.rule == Public {
+                public
+            } else {
+                bearer && says_401
+            };
+            if !truthful {
+                untruthful.push(route);
+            }
+        }
+    }
+    assert!(
+        untruthful.is_empty(),
+        "the document misstates who may call: {untruthful:?}"
+    );
 
     let t = app.seed_city_tree().await;
     let targets = targets(&app, &t).await;

@@ -45,7 +45,7 @@ fn tokens(pair: TokenPair) -> HttpResponse {
 /// wrong password are the same 401; a pending or disabled account is told so (403) only
 /// when the password is right. Attempts are limited per phone and per client address
 /// (429 with `Retry-After`).
-#[utoipa::path(tag = "auth", request_body = LoginRequest, responses(
+#[utoipa::path(tag = "auth", security(()), request_body = LoginRequest, responses(
     (status = 200, body = TokenPair),
     (status = 401, body = Problem, description = "invalid_credentials"),
     (status = 403, body = Problem, description = "account_inactive"),
@@ -68,7 +68,7 @@ pub async fn login(
 /// password, and logs in. On an already active account this resets the password and
 /// ends its other sessions. A wrong, expired, used or superseded code, or an unknown
 /// phone, is 400 `invalid_activation_code`. Rate-limited like login.
-#[utoipa::path(tag = "auth", request_body = ActivateRequest, responses(
+#[utoipa::path(tag = "auth", security(()), request_body = ActivateRequest, responses(
     (status = 200, body = TokenPair),
     (status = 400, body = Problem, description = "invalid_activation_code"),
     (status = 403, body = Problem, description = "account_inactive (disabled)"),
@@ -91,7 +91,7 @@ pub async fn activate(
 /// session. The old refresh token is used up: presenting it again revokes the whole
 /// session (401 `refresh_token_reused`). Another device id, an expired or revoked token:
 /// 401 `invalid_refresh_token`.
-#[utoipa::path(tag = "auth", request_body = RefreshRequest, responses(
+#[utoipa::path(tag = "auth", security(()), request_body = RefreshRequest, responses(
     (status = 200, body = TokenPair),
     (status = 401, body = Problem, description = "invalid_refresh_token, refresh_token_reused"),
     (status = 403, body = Problem, description = "account_inactive"),

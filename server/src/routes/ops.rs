@@ -7,7 +7,7 @@ use crate::error::AppError;
 use crate::state::AppState;
 
 /// The process is alive. Checks no dependency.
-#[utoipa::path(tag = "ops", responses((status = 200, body = Health)))]
+#[utoipa::path(tag = "ops", security(()), responses((status = 200, body = Health)))]
 #[get("/healthz")]
 pub async fn healthz() -> web::Json<Health> {
     web::Json(Health {
@@ -18,7 +18,7 @@ pub async fn healthz() -> web::Json<Health> {
 
 /// Ready to take traffic: database reachable and fully migrated, Redis reachable when
 /// configured, and not draining. 503 with the same body otherwise.
-#[utoipa::path(tag = "ops", responses(
+#[utoipa::path(tag = "ops", security(()), responses(
     (status = 200, body = Readiness),
     (status = 503, body = Readiness, description = "Not ready: a check failed or the node is draining")
 ))]

@@ -269,7 +269,7 @@ pub async fn reissue_code(
 /// Self-registration of a `public` account and login, where the deployment allows it
 /// (`services.public_self_registration`; 403 `self_registration_disabled` otherwise).
 /// Limited per client address (429).
-#[utoipa::path(tag = "services", request_body = RegisterPublic, responses(
+#[utoipa::path(tag = "services", security(()), request_body = RegisterPublic, responses(
     (status = 200, body = TokenPair),
     (status = 403, body = Problem, description = "self_registration_disabled"),
     (status = 409, body = Problem, description = "already_exists"),
