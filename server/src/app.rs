@@ -10,6 +10,7 @@ use actix_web::dev::{ServerHandle, ServiceFactory, ServiceRequest, ServiceRespon
 use actix_web::middleware::{Compress, from_fn};
 use actix_web::{App, Error, HttpResponse, HttpServer, web};
 use anyhow::Context;
+use hongying_signaling::cluster::Cluster;
 use tracing_actix_web::TracingLogger;
 use utoipa::OpenApi;
 use utoipa_actix_web::AppExt;
@@ -108,6 +109,18 @@ pub async fn start_with_clock(
     config: Config,
     clock: crate::state::Clock,
 ) -> anyhow::Result<Running> {
+    // The one place the cluster's implementation is chosen: in-process, a cluster of one
+    // node. The Redis presence and bus go here when they exist; nothing else names them.
+    start_with(config, clock, Cluster::local()).await
+}
+
+/// [`start_with_clock`] as a node of `cluster`: tests start several nodes on one shared
+/// in-process cluster.
+pub async fn start_with(
+    config: Config,
+    clock: crate::state::Clock,
+    cluster: Cluster,
+) -> anyhow::Result<Running> {
     let db_cfg = config.database.clone();
     let db = tokio::task::spawn_blocking(move || -> anyhow::Result<Db> {
         let db = Db::connect(&db_cfg)?;
@@ -122,7 +135,7 @@ pub async fn start_with_clock(
     })
     .await
     .context("database start-up task")??;
-    start_with_state(AppState::build(config, db, clock)?).await
+    start_with_state(AppState::build_in(config, db, clock, cluster)?).await
 }
 
 pub async fn start_with_state(state: AppState) -> anyhow::Result<Running> {
@@ -136,6 +149,12 @@ pub async fn start_with_state(state: AppState) -> anyhow::Result<Running> {
             "closed attendance intervals left open by the last run"
         );
     }
+    // Listening to the node's inbox before the first socket can ask a room elsewhere.
+    state
+        .signaling
+        .listen()
+        .await
+        .map_err(|e| anyhow::anyhow!("joining the cluster: {e}"))?;
     let listener = TcpListener::bind(config.http.bind)
         .with_context(|| format!("cannot bind http.bind = {}", config.http.bind))?;
     let addr = listener.local_addr()?;

@@ -7,6 +7,8 @@ use actix_web::HttpRequest;
 use actix_web::http::header;
 use sha2::{Digest, Sha256};
 
+use hongying_signaling::cluster::Cluster;
+
 use crate::auth::keys::KeySet;
 use crate::auth::tokens::TokenService;
 use crate::config::Config;
@@ -61,8 +63,20 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// Loads (or, in development, generates) the keys and assembles the services.
+    /// Loads (or, in development, generates) the keys and assembles the services, as a
+    /// node of its own (an in-process cluster of one).
     pub fn build(config: Config, db: Db, clock: Clock) -> anyhow::Result<Self> {
+        Self::build_in(config, db, clock, Cluster::local())
+    }
+
+    /// [`Self::build`] as a node of `cluster`: the presence and bus its rooms are found
+    /// and reached through.
+    pub fn build_in(
+        config: Config,
+        db: Db,
+        clock: Clock,
+        cluster: Cluster,
+    ) -> anyhow::Result<Self> {
         let keys = KeySet::load(&config.jwt_keys_dir(), config.auth.generate_keys)?;
         let tokens = TokenService::new(
             keys,
@@ -83,8 +97,8 @@ impl AppState {
             &config,
             db.clone(),
             clock.clone(),
+            cluster,
         ));
-        signaling.listen();
         Ok(Self {
             signaling,
             config: Arc::new(config),

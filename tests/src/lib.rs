@@ -6,6 +6,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 pub mod api;
+pub mod cluster;
 pub mod fixtures;
 pub mod media_client;
 pub mod meeting_room;
@@ -17,6 +18,7 @@ use diesel::{Connection, RunQueryDsl};
 use hongying_server::app::Running;
 use hongying_server::config::{Config, Secret};
 use hongying_server::state::AppState;
+use hongying_signaling::cluster::Cluster;
 
 pub use reqwest;
 pub use serde_json::{Value, json};
@@ -124,7 +126,14 @@ pub fn test_start() -> chrono::NaiveDateTime {
 /// Starts a node whose clock reads `at`: [`test_start`] for a new test server, or another
 /// node's `clock.now()` when it joins the same database.
 pub async fn start_node(config: Config, at: chrono::NaiveDateTime) -> Running {
-    hongying_server::app::start_with_clock(config, hongying_server::state::Clock::starting_at(at))
+    start_node_in(config, at, Cluster::local()).await
+}
+
+/// [`start_node`] as a node of `cluster`: nodes started on clones of one [`Cluster`] find
+/// and reach each other's rooms.
+pub async fn start_node_in(config: Config, at: chrono::NaiveDateTime, cluster: Cluster) -> Running {
+    let clock = hongying_server::state::Clock::starting_at(at);
+    hongying_server::app::start_with(config, clock, cluster)
         .await
         .unwrap()
 }
@@ -147,11 +156,16 @@ impl TestApp {
 
     /// Spawns with a configuration tweak applied on top of the test defaults.
     pub async fn spawn_with(tweak: impl FnOnce(&mut Config)) -> Self {
+        Self::spawn_in(tweak, Cluster::local()).await
+    }
+
+    /// [`Self::spawn_with`] as a node of `cluster` (see [`cluster::TestCluster`]).
+    pub async fn spawn_in(tweak: impl FnOnce(&mut Config), cluster: Cluster) -> Self {
         let db = TestDb::new();
         let data = tempfile::tempdir().unwrap();
         let mut config = test_config(&db.url, data.path());
         tweak(&mut config);
-        let running = start_node(config, test_start()).await;
+        let running = start_node_in(config, test_start(), cluster).await;
         let client = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .build()

@@ -1,6 +1,6 @@
 //! A started (or scheduled) congress of one branch, with its secretary and members, for
-//! the socket and media tests: each gets a fresh app and room, and reads attendance
-//! intervals straight from the table.
+//! the socket and media tests: each gets a fresh app (or cluster of nodes) and room, and
+//! reads attendance intervals straight from the table.
 
 use diesel::prelude::*;
 use hongying_proto::orgs::{OrgDomain, OrgKind};
@@ -11,6 +11,7 @@ use serde_json::{Value, json};
 
 use crate::TestApp;
 use crate::api::{post, post_empty};
+use crate::cluster::{TestCluster, TestNode};
 use crate::fixtures::Caller;
 use crate::ws::WsClient;
 
@@ -22,6 +23,8 @@ pub type Interval = (
 );
 
 pub struct Room {
+    /// The other nodes of a cluster (none on one node); the meeting starts on `app`.
+    pub peers: Vec<TestNode>,
     pub app: TestApp,
     pub branch: String,
     pub secretary: Caller,
@@ -45,7 +48,12 @@ fn congress() -> Value {
 /// A branch of `n` members and its secretary; a congress scheduled, and started unless
 /// `start` is false.
 pub async fn room_with(n: usize, start: bool, tweak: impl FnOnce(&mut Config)) -> Room {
-    let app = TestApp::spawn_with(tweak).await;
+    room_in(TestCluster::single(tweak).await, n, start).await
+}
+
+/// [`room_with`] on the nodes of `cluster`; the meeting is made and started on the first.
+pub async fn room_in(cluster: TestCluster, n: usize, start: bool) -> Room {
+    let TestCluster { peers, app } = cluster;
     let tree = app.seed_city_tree().await;
     let branch = app
         .create_org(
@@ -94,6 +102,7 @@ pub async fn room_with(n: usize, start: bool, tweak: impl FnOnce(&mut Config)) -
         .await;
     }
     Room {
+        peers,
         app,
         branch,
         secretary,
@@ -116,8 +125,13 @@ impl Room {
 
     /// A socket of `who`, joined; with the `joined` data.
     pub async fn enter(&self, who: &Caller) -> (WsClient, Value) {
+        self.enter_at(self.app.addr, who).await
+    }
+
+    /// A socket of `who` on the node at `node`, joined; with the `joined` data.
+    pub async fn enter_at(&self, node: std::net::SocketAddr, who: &Caller) -> (WsClient, Value) {
         let token = self.token(who).await;
-        let mut ws = self.app.ws(who).await;
+        let mut ws = WsClient::connect(node, "/ws", Some(&who.bearer())).await;
         let joined = ws.join(&token).await;
         (ws, joined)
     }

@@ -7,8 +7,9 @@
 
 use hongying_server::config::Config;
 use hongying_tests::api::post_empty;
+use hongying_tests::cluster::TestCluster;
 use hongying_tests::fixtures::Caller;
-use hongying_tests::meeting_room::room_with;
+use hongying_tests::meeting_room::{Room, room_in, room_with};
 use hongying_tests::reqwest::Method;
 use hongying_tests::ws::{WsClient, assert_error};
 use hongying_tests::{TestApp, Value, call, json, ok_json};
@@ -100,6 +101,103 @@ async fn an_in_person_check_in_reaches_the_host_as_a_quorum_update() {
         .until("quorum_update", |q| q["present_in_person"] == 1)
         .await;
     assert_eq!(q["data"]["expected"], 3);
+}
+
+// --- one scenario, on one node and across two ---------------------------------------------
+
+/// The host's socket on the node at `host_at`, the members' on `members_at`: each member
+/// is counted as he joins and the host sees the quorum move; a raised hand, a vote opened
+/// over REST and a ballot over the socket reach whoever they are for. Returns the host's
+/// and the members' sockets, still open.
+async fn quorum_hands_and_ballots(
+    r: &Room,
+    host_at: std::net::SocketAddr,
+    members_at: std::net::SocketAddr,
+) -> (WsClient, Vec<WsClient>) {
+    let (mut host, _) = r.enter_at(host_at, &r.secretary).await;
+    let mut sockets = Vec::new();
+    let mut pids = Vec::new();
+    for (i, (_, who)) in r.members.iter().enumerate() {
+        let (ws, j) = r.enter_at(members_at, who).await;
+        assert_eq!(j["room"]["title"], "马街村党总支第四季度党员大会");
+        assert!(
+            j["room"]["quorum"].is_null(),
+            "members do not see the quorum"
+        );
+        pids.push(pid(&j));
+        sockets.push(ws);
+        let n = i as u64 + 1;
+        let q = host
+            .until("quorum_update", |q| q["present_voting"] == n)
+            .await;
+        assert_eq!(q["data"]["expected"], 3);
+        assert_eq!(q["data"]["quorate"], n >= 2, "2P > E with P = {n}");
+    }
+
+    // A raised hand reaches the host and the other members.
+    assert_eq!(sockets[0].ask("raise_hand", None).await["type"], "ack");
+    let raised = |p: &Value| p["participant_id"] == pids[0].as_str() && p["hand_raised"] == true;
+    host.until("participant_updated", raised).await;
+    sockets[1].until("participant_updated", raised).await;
+
+    // A vote opened over REST reaches the members; a ballot over the socket counts.
+    let motion = ok_json(
+        call(
+            &r.app,
+            &r.secretary,
+            Method::POST,
+            &format!("/api/v1/meetings/{}/motions", r.meeting),
+            Some(
+                json!({"kind": "ordinary", "title": "关于修缮村道的决议", "voting_method": "app"}),
+            ),
+        )
+        .await,
+        201,
+    )
+    .await;
+    let motion = motion["id"].as_str().unwrap().to_string();
+    let path = format!("/api/v1/motions/{motion}");
+    post_empty(&r.app, &r.secretary, &format!("{path}/open"), 200).await;
+    for ws in &mut sockets {
+        ws.until("vote_opened", |v| v["motion_id"] == motion.as_str())
+            .await;
+    }
+    let ballot = Some(json!({"motion_id": motion, "choice": "yes"}));
+    assert_eq!(
+        sockets[0].ask("cast_ballot", ballot.clone()).await["type"],
+        "ack"
+    );
+    assert_eq!(sockets[1].ask("cast_ballot", ballot).await["type"], "ack");
+    post_empty(&r.app, &r.secretary, &format!("{path}/close"), 200).await;
+    let closed = host.until("vote_closed", |_| true).await;
+    assert_eq!(closed["data"]["yes"], 2);
+
+    // One leaves: the host sees the quorum drop.
+    assert_eq!(sockets[2].ask("leave", None).await["type"], "ack");
+    let q = host
+        .until("quorum_update", |q| q["present_voting"] == 2)
+        .await;
+    assert_eq!(q["data"]["quorate"], true);
+    (host, sockets)
+}
+
+#[tokio::test]
+async fn the_room_scenario_on_one_node() {
+    let r = room_with(3, true, |_| {}).await;
+    let (_host, sockets) = quorum_hands_and_ballots(&r, r.app.addr, r.app.addr).await;
+    assert_eq!(r.app.state.signaling.connections(), sockets.len() + 1);
+}
+
+#[tokio::test]
+async fn the_room_scenario_across_two_nodes_with_the_room_on_the_first() {
+    let r = room_in(TestCluster::spawn_with(2, |_| {}).await, 3, true).await;
+    let (a, b) = (&r.app.state, &r.peers[0].state);
+    let (_host, sockets) = quorum_hands_and_ballots(&r, r.app.addr, r.peers[0].addr).await;
+    // The room ran on the node that started the meeting; the other only carried sockets.
+    assert_eq!(a.signaling.router.registry().open_rooms(), 1);
+    assert_eq!(b.signaling.router.registry().open_rooms(), 0);
+    assert_eq!(b.signaling.connections(), sockets.len());
+    assert_eq!(a.signaling.connections(), 1, "the host's");
 }
 
 // --- host controls ------------------------------------------------------------------------

@@ -167,7 +167,7 @@ pub async fn start_meeting(
         })
         .await?;
     // The room opens with the meeting, so the first joiner does not wait for it.
-    state.signaling.registry.room(&m.id);
+    state.signaling.open_room(&m.id).await;
     Ok(with_etag(actix_web::http::StatusCode::OK, &m))
 }
 

@@ -136,7 +136,7 @@ pub async fn ws(
             )
             .await;
         };
-        Socket::new(state, principal, meta, session, tx)
+        Socket::new(state, principal, meta, session, tx, conn)
             .run(stream, rx, notices_since)
             .await;
         hub.disconnect(conn);

@@ -1,15 +1,16 @@
 //! What the node knows about its open sockets: how many each account holds, which
-//! member each speaks for (to deliver his notices live), and the room registry the
-//! sockets join.
+//! member each speaks for (to deliver his notices live), and the router through which
+//! they reach their rooms, on this node or another.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use hongying_proto::signaling::{PROTOCOL_VERSION, ServerFrame, ServerMsg};
-use hongying_signaling::cluster::{Bus, LocalBus, LocalPresence, Presence};
-use hongying_signaling::room::{Outbox, Registry, RoomConfig};
+use hongying_signaling::cluster::{Cluster, ClusterError};
+use hongying_signaling::room::{Command, Outbox, Registry, RoomConfig, Router};
 use serde::{Deserialize, Serialize};
+use tokio::sync::mpsc;
 
 use super::hooks::{ConsultationHooks, DbHooks, MeetingHooks};
 use crate::config::Config;
@@ -33,7 +34,7 @@ struct Conns {
     per_member: HashMap<String, Vec<u64>>,
 }
 
-/// What the rest of the server tells a meeting's room. It travels over the cluster bus,
+/// What the rest of the server tells a meeting's room. It goes to the room's home node,
 /// because the room may live on another node than the request that caused it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
@@ -46,19 +47,23 @@ pub enum RoomEvent {
     Broadcast { msg: Box<ServerMsg> },
 }
 
-#[derive(Serialize, Deserialize)]
-struct Addressed {
-    meeting_id: String,
-    event: RoomEvent,
+impl From<RoomEvent> for Command {
+    fn from(e: RoomEvent) -> Self {
+        match e {
+            RoomEvent::Refresh => Command::Refresh,
+            RoomEvent::End { reason } => Command::End { reason },
+            RoomEvent::Broadcast { msg } => Command::Broadcast(*msg),
+        }
+    }
 }
-
-const ROOM_EVENTS: &str = "room-events";
 
 pub struct Signaling {
     pub node_id: String,
-    pub registry: Registry<DbHooks>,
-    bus: Arc<dyn Bus>,
-    conns: Mutex<Conns>,
+    /// How sockets reach rooms; its registry holds the rooms homed on this node.
+    pub router: Arc<Router<DbHooks>>,
+    /// Room events in the order they were told, for the task that routes them.
+    events: mpsc::UnboundedSender<(String, RoomEvent)>,
+    conns: Arc<Mutex<Conns>>,
     next_id: AtomicU64,
     max_per_account: usize,
 }
@@ -68,8 +73,9 @@ pub struct Signaling {
 pub struct TooManyConnections;
 
 impl Signaling {
-    /// Builds the node's signaling; call inside the runtime the rooms should run on.
-    pub fn new(config: &Config, db: Db, clock: Clock) -> Self {
+    /// Builds the node's signaling on the cluster ports it is given; call inside the
+    /// runtime the rooms should run on, then [`Self::listen`].
+    pub fn new(config: &Config, db: Db, clock: Clock, cluster: Cluster) -> Self {
         let node_id = config.signaling.node_id.clone().unwrap_or_else(|| {
             format!(
                 "{}-{}",
@@ -88,10 +94,6 @@ impl Signaling {
             },
             consultations: ConsultationHooks { db, clock },
         };
-        // One node: presence and bus in memory. The Redis implementations (several nodes)
-        // are chosen here too, once, when they exist; nothing else names them.
-        let presence: Arc<dyn Presence> = Arc::new(LocalPresence::default());
-        let bus: Arc<dyn Bus> = Arc::new(LocalBus::default());
         let registry = Registry::new(
             &node_id,
             RoomConfig {
@@ -101,58 +103,51 @@ impl Signaling {
                 media: config.media.engine_config().map(Arc::new),
             },
             Arc::new(hooks),
-            presence,
         );
+        let conns: Arc<Mutex<Conns>> = Arc::default();
+        let sockets = conns.clone();
+        let router = Arc::new(Router::new(registry, cluster, move |conn, frame| {
+            let c = sockets.lock().unwrap_or_else(PoisonError::into_inner);
+            c.by_id
+                .get(&conn)
+                .is_some_and(|s| s.outbox.send(frame).is_ok())
+        }));
+        let (events, mut queue) = mpsc::unbounded_channel::<(String, RoomEvent)>();
+        let to_rooms = router.clone();
+        // Ends when the node's signaling is dropped (its sender with it).
+        tokio::spawn(async move {
+            while let Some((room, event)) = queue.recv().await {
+                to_rooms.tell(&room, event.into()).await;
+            }
+        });
         Self {
             node_id,
-            registry,
-            bus,
-            conns: Mutex::default(),
+            router,
+            events,
+            conns,
             next_id: AtomicU64::new(1),
             max_per_account: sig.max_connections_per_account,
         }
     }
 
-    /// Sends an event to the meeting's room, on whichever node it lives.
+    /// Sends an event to the meeting's room, on whichever node it lives. Events keep the
+    /// order they were told in.
     pub fn tell_room(&self, meeting_id: &str, event: RoomEvent) {
-        let msg = Addressed {
-            meeting_id: meeting_id.to_string(),
-            event,
-        };
-        match serde_json::to_vec(&msg) {
-            Ok(payload) => self.bus.publish(ROOM_EVENTS, payload),
-            Err(e) => tracing::error!(error = %e, "encoding a room event failed"),
+        if self.events.send((meeting_id.to_string(), event)).is_err() {
+            tracing::error!("room events are no longer routed");
         }
     }
 
-    /// Applies the room events of the bus to the rooms living on this node; runs for the
-    /// life of the node.
-    pub fn listen(self: &Arc<Self>) {
-        let mut rx = self.bus.subscribe(ROOM_EVENTS);
-        let me = Arc::downgrade(self);
-        tokio::spawn(async move {
-            loop {
-                let payload = match rx.recv().await {
-                    Ok(p) => p,
-                    Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
-                        tracing::warn!(n, "room events lost: the listener fell behind");
-                        continue;
-                    }
-                    Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
-                };
-                let Some(me) = me.upgrade() else { return };
-                let Ok(Addressed { meeting_id, event }) = serde_json::from_slice(&payload) else {
-                    tracing::warn!("an undecodable room event on the bus");
-                    continue;
-                };
-                let reg = &me.registry;
-                match event {
-                    RoomEvent::Refresh => reg.refresh(&meeting_id).await,
-                    RoomEvent::End { reason } => reg.end(&meeting_id, &reason).await,
-                    RoomEvent::Broadcast { msg } => reg.broadcast(&meeting_id, *msg).await,
-                }
-            }
-        });
+    /// Opens the meeting's room (it started), on this node unless another holds it.
+    pub async fn open_room(&self, meeting_id: &str) {
+        if let Err(e) = self.router.open(meeting_id).await {
+            tracing::warn!(error = %e, "opening a room failed; the first join opens it");
+        }
+    }
+
+    /// Joins the cluster: listens to this node's inbox; returns once it does.
+    pub async fn listen(&self) -> Result<(), ClusterError> {
+        self.router.start().await
     }
 
     fn conns(&self) -> std::sync::MutexGuard<'_, Conns> {
@@ -254,7 +249,7 @@ impl Signaling {
     /// The node stops: rooms let their participants go (closing their intervals at
     /// their last heartbeat), then every socket is told and closes.
     pub async fn shutdown(&self) {
-        self.registry.shutdown("server_shutdown").await;
+        self.router.shutdown("server_shutdown").await;
         let frame = Arc::new(ServerFrame {
             v: PROTOCOL_VERSION,
             id: None,

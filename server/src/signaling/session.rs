@@ -2,8 +2,8 @@
 //! size, message rate, heartbeat), join a meeting's room with a join token and carry
 //! messages between the socket and the room, and deliver the member's notices.
 //!
-//! The socket task never holds room state: the room is reached through its handle
-//! (wherever it runs) and answers through this connection's outbox, so the same code
+//! The socket task never holds room state: the room is reached through the router
+//! (wherever it runs) and answers through this connection's frame sink, so the same code
 //! serves a room on this node or, through the cluster bus, on another one.
 
 use std::collections::HashSet;
@@ -18,7 +18,7 @@ use hongying_proto::signaling::{
     close,
 };
 use hongying_signaling::decode::decode;
-use hongying_signaling::room::{Command, JoinError, JoinRequest, Outbox, Seat};
+use hongying_signaling::room::{Command, FrameSink, JoinError, JoinRequest, Outbox, Route, Seat};
 use tokio::sync::mpsc;
 
 use super::join_token::{self, JoinClaims};
@@ -35,6 +35,8 @@ struct Joined {
     meeting_id: String,
     seat: Seat,
     claims: JoinClaims,
+    /// The room's task here or its home node, as found at the join.
+    route: Route,
 }
 
 pub struct Socket {
@@ -43,6 +45,8 @@ pub struct Socket {
     meta: RequestMeta,
     session: Session,
     outbox: Outbox,
+    /// This socket's id on the node, by which a room on another node addresses it.
+    conn: u64,
     limiter: DefaultDirectRateLimiter,
     joined: Option<Joined>,
     /// Notice ids already sent on this socket (the replay and the live feed may overlap).
@@ -99,6 +103,7 @@ impl Socket {
         meta: RequestMeta,
         session: Session,
         outbox: Outbox,
+        conn: u64,
     ) -> Self {
         let sig = &state.config.signaling;
         let per_sec = NonZeroU32::new(sig.messages_per_second).unwrap_or(NonZeroU32::MIN);
@@ -110,6 +115,7 @@ impl Socket {
             meta,
             session,
             outbox,
+            conn,
             limiter,
             joined: None,
             notices_sent: HashSet::new(),
@@ -231,10 +237,10 @@ impl Socket {
             }
         };
         // A socket that dies without `leave` keeps its place for the resume window.
-        if let Some(j) = self.joined.take()
-            && let Some(room) = self.state.signaling.registry.get(&j.meeting_id)
-        {
-            room.send(Command::Disconnected { seat: j.seat }).await;
+        if let Some(j) = self.joined.take() {
+            let cmd = Command::Disconnected { seat: j.seat };
+            let router = &self.state.signaling.router;
+            router.send(&j.route, &j.meeting_id, cmd, None).await;
         }
         if let End::Close(code, reason) = end {
             let _ = self
@@ -303,10 +309,9 @@ impl Socket {
     async fn on_frame(&mut self, id: Option<String>, msg: ClientMsg) -> Option<End> {
         match msg {
             ClientMsg::Ping(p) => {
-                if let Some(j) = &self.joined {
+                if self.joined.is_some() {
                     // The room records the heartbeat and answers.
-                    self.forward(j.meeting_id.clone(), j.seat.clone(), id, ClientMsg::Ping(p))
-                        .await;
+                    self.forward(id, ClientMsg::Ping(p)).await;
                 } else {
                     self.reply(id, ServerMsg::Pong(p)).await;
                 }
@@ -334,13 +339,13 @@ impl Socket {
                         .await;
                     return None;
                 };
-                let (meeting_id, seat) = (j.meeting_id.clone(), j.seat.clone());
                 if matches!(other, ClientMsg::Host(HostAction::EndMeeting)) && j.claims.grants.host
                 {
+                    let meeting_id = j.meeting_id.clone();
                     return Box::pin(self.end_meeting(id, meeting_id)).await;
                 }
                 let leaving = matches!(other, ClientMsg::Leave);
-                self.forward(meeting_id, seat, id, other).await;
+                self.forward(id, other).await;
                 if leaving {
                     self.joined = None;
                 }
@@ -349,24 +354,18 @@ impl Socket {
         }
     }
 
-    async fn forward(
-        &mut self,
-        meeting_id: String,
-        seat: Seat,
-        id: Option<String>,
-        msg: ClientMsg,
-    ) {
-        let delivered = match self.state.signaling.registry.get(&meeting_id) {
-            Some(room) => {
-                room.send(Command::Client {
-                    seat,
-                    id: id.clone(),
-                    msg,
-                })
-                .await
-            }
-            None => false,
+    /// Passes a message of the joined session to its room.
+    async fn forward(&mut self, id: Option<String>, msg: ClientMsg) {
+        let Some(j) = &self.joined else { return };
+        let cmd = Command::Client {
+            seat: j.seat.clone(),
+            id: id.clone(),
+            msg,
         };
+        let router = &self.state.signaling.router;
+        let delivered = router
+            .send(&j.route, &j.meeting_id, cmd, Some(self.conn))
+            .await;
         if !delivered {
             self.joined = None;
             self.refuse_frame(id, SignalCode::MeetingEnded, "会议已结束。".into())
@@ -440,7 +439,7 @@ impl Socket {
         let (meeting_id, member_id) = (claims.mid.clone(), claims.mem.clone());
         // An open room proves its meeting in progress and the token carries the names:
         // only the join that opens a room reads the database.
-        let open = self.state.signaling.registry.get(&meeting_id).is_some();
+        let open = self.state.signaling.router.is_open(&meeting_id).await;
         let (title, name) = if open && !claims.name.is_empty() {
             (claims.title.clone(), claims.name.clone())
         } else {
@@ -468,27 +467,33 @@ impl Socket {
             last_seq: join.last_seq,
             audio_only: join.audio_only,
             request_id: id.clone(),
-            outbox: self.outbox.clone(),
+            sink: FrameSink::local(self.outbox.clone()),
         };
-        let room = self.state.signaling.registry.room(&meeting_id);
-        match room.join(req).await {
-            Ok(seat) => {
+        let router = &self.state.signaling.router;
+        match router.join(&meeting_id, req, self.conn).await {
+            Ok((seat, route)) => {
                 metrics::histogram!(names::WS_JOIN_DURATION)
                     .record(started.elapsed().as_secs_f64());
                 self.joined = Some(Joined {
                     meeting_id,
                     seat,
                     claims,
+                    route,
                 });
             }
             // The room has already told him why.
             Err(JoinError::Refused) => {}
+            Err(e @ JoinError::Unreachable) => {
+                self.reply(id, error_msg(e.code(), e.to_string())).await;
+            }
             Err(e) => {
                 let code = match e {
                     JoinError::Removed => SignalCode::Removed,
                     JoinError::Locked => SignalCode::RoomLocked,
                     JoinError::Denied => SignalCode::Denied,
-                    JoinError::Ended | JoinError::Refused => SignalCode::MeetingEnded,
+                    JoinError::Ended | JoinError::Refused | JoinError::Unreachable => {
+                        SignalCode::MeetingEnded
+                    }
                 };
                 self.refuse_frame(id, code, e.to_string()).await;
             }

@@ -1,106 +1,93 @@
-//! The cluster seam. A room lives on one node at a time; [`Presence`] says which, and
-//! [`Bus`] carries messages between nodes. Both are chosen once at start-up: the
-//! in-process implementations here serve a single node, and nothing in the room code
-//! assumes that the room is local to the socket that talks to it.
+//! The cluster seam. A room lives on one node at a time: its home, held by a lease in
+//! [`Presence`]; [`Bus`] carries bytes between nodes by topic. Both are chosen once at
+//! start-up ([`Cluster`]) and shared by everything on the node; the in-process
+//! implementations here may also be shared by several nodes in one process, which then
+//! see one another exactly as they would through Redis. Nothing in the room code names an
+//! implementation.
+//!
+//! The ports are `#[async_trait]` traits rather than native `async fn` in traits: they
+//! are used as `Arc<dyn Presence>` / `Arc<dyn Bus>` (one choice at start-up, no type
+//! parameter threaded through the server), and a native async trait is not dyn-compatible.
+//! The boxed future per call costs nothing next to a Redis round trip.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex, PoisonError};
+mod local;
 
-use tokio::sync::broadcast;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
 
-/// Which node holds a room.
+use bytes::Bytes;
+use futures_util::Stream;
+
+pub use local::{LocalBus, LocalPresence};
+
+/// The cluster could not be reached (Redis down, a timeout). The in-process
+/// implementations never fail.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("cluster unavailable: {0}")]
+pub struct ClusterError(pub String);
+
+/// Who holds a room, and since which claim: `epoch` grows with every new holder, so a
+/// former home that still believes in its lease is fenced off by comparing epochs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lease {
+    pub room: String,
+    pub holder: String,
+    pub epoch: u64,
+}
+
+/// Which node holds a room, for how long, and which nodes are alive.
+#[async_trait::async_trait]
 pub trait Presence: Send + Sync + 'static {
-    /// Claims `room` for `node` unless another node holds it; returns the holder.
-    fn claim(&self, room: &str, node: &str) -> String;
-    /// The node holding `room`, if any.
-    fn holder(&self, room: &str) -> Option<String>;
-    /// Gives `room` up (it closed), if `node` holds it.
-    fn release(&self, room: &str, node: &str);
+    /// Claims `room` for `node` for `ttl` unless a live lease of another node holds it;
+    /// returns the lease that holds it now (`node`'s own, new or renewed, or the other's).
+    async fn claim(&self, room: &str, node: &str, ttl: Duration) -> Result<Lease, ClusterError>;
+    /// Extends the lease by `ttl`; false when it is no longer held (expired, taken over).
+    async fn renew(&self, lease: &Lease, ttl: Duration) -> Result<bool, ClusterError>;
+    /// Gives the room up, if this lease still holds it.
+    async fn release(&self, lease: &Lease) -> Result<(), ClusterError>;
+    /// The live lease on `room`, if any.
+    async fn holder(&self, room: &str) -> Result<Option<Lease>, ClusterError>;
+    /// The node is alive for another `ttl`.
+    async fn heartbeat(&self, node: &str, ttl: Duration) -> Result<(), ClusterError>;
+    /// The node stops: it is no longer listed as alive.
+    async fn leave(&self, node: &str) -> Result<(), ClusterError>;
+    /// The nodes whose heartbeat has not lapsed.
+    async fn alive_nodes(&self) -> Result<Vec<String>, ClusterError>;
 }
 
-/// Publish/subscribe between nodes, by topic.
+/// What a subscription yields: payloads published to its topic after it was made, in
+/// publication order per publisher.
+pub type BusStream = Pin<Box<dyn Stream<Item = Bytes> + Send>>;
+
+/// Publish/subscribe between nodes, by topic. Delivery is at most once: a node that is
+/// not subscribed when a payload is published never sees it.
+#[async_trait::async_trait]
 pub trait Bus: Send + Sync + 'static {
-    fn publish(&self, topic: &str, payload: Vec<u8>);
-    fn subscribe(&self, topic: &str) -> broadcast::Receiver<Vec<u8>>;
+    async fn publish(&self, topic: &str, payload: Bytes) -> Result<(), ClusterError>;
+    async fn subscribe(&self, topic: &str) -> Result<BusStream, ClusterError>;
 }
 
-/// One node: presence is a map in memory.
-#[derive(Debug, Default, Clone)]
-pub struct LocalPresence {
-    rooms: Arc<Mutex<HashMap<String, String>>>,
+/// The ports a node runs on. Cloning shares them: nodes built from clones of one
+/// `Cluster` form one cluster.
+#[derive(Clone)]
+pub struct Cluster {
+    pub presence: Arc<dyn Presence>,
+    pub bus: Arc<dyn Bus>,
 }
 
-impl Presence for LocalPresence {
-    fn claim(&self, room: &str, node: &str) -> String {
-        let mut rooms = self.rooms.lock().unwrap_or_else(PoisonError::into_inner);
-        rooms
-            .entry(room.to_string())
-            .or_insert_with(|| node.to_string())
-            .clone()
-    }
-
-    fn holder(&self, room: &str) -> Option<String> {
-        let rooms = self.rooms.lock().unwrap_or_else(PoisonError::into_inner);
-        rooms.get(room).cloned()
-    }
-
-    fn release(&self, room: &str, node: &str) {
-        let mut rooms = self.rooms.lock().unwrap_or_else(PoisonError::into_inner);
-        if rooms.get(room).map(String::as_str) == Some(node) {
-            rooms.remove(room);
+impl Cluster {
+    /// A cluster in this process only: a single node, or several nodes of one test.
+    pub fn local() -> Self {
+        Self {
+            presence: Arc::new(LocalPresence::default()),
+            bus: Arc::new(LocalBus::default()),
         }
     }
 }
 
-/// One node: the bus is a broadcast channel per topic.
-#[derive(Debug, Default, Clone)]
-pub struct LocalBus {
-    topics: Arc<Mutex<HashMap<String, broadcast::Sender<Vec<u8>>>>>,
-}
-
-impl LocalBus {
-    fn sender(&self, topic: &str) -> broadcast::Sender<Vec<u8>> {
-        let mut topics = self.topics.lock().unwrap_or_else(PoisonError::into_inner);
-        topics
-            .entry(topic.to_string())
-            .or_insert_with(|| broadcast::channel(1024).0)
-            .clone()
-    }
-}
-
-impl Bus for LocalBus {
-    fn publish(&self, topic: &str, payload: Vec<u8>) {
-        // No subscriber is not an error: nobody on this node listens to that topic.
-        let _ = self.sender(topic).send(payload);
-    }
-
-    fn subscribe(&self, topic: &str) -> broadcast::Receiver<Vec<u8>> {
-        self.sender(topic).subscribe()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #![allow(clippy::unwrap_used, clippy::expect_used)]
-    use super::*;
-
-    #[test]
-    fn a_room_has_one_holder_until_released() {
-        let p = LocalPresence::default();
-        assert_eq!(p.claim("m1", "a"), "a");
-        assert_eq!(p.claim("m1", "b"), "a");
-        p.release("m1", "b");
-        assert_eq!(p.holder("m1").as_deref(), Some("a"));
-        p.release("m1", "a");
-        assert_eq!(p.holder("m1"), None);
-    }
-
-    #[tokio::test]
-    async fn the_bus_delivers_to_subscribers_of_the_topic() {
-        let bus = LocalBus::default();
-        let mut rx = bus.subscribe("room:1");
-        bus.publish("room:2", b"other".to_vec());
-        bus.publish("room:1", b"hello".to_vec());
-        assert_eq!(rx.recv().await.unwrap(), b"hello");
+impl std::fmt::Debug for Cluster {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Cluster").finish_non_exhaustive()
     }
 }

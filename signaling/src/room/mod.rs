@@ -1,10 +1,13 @@
 //! Rooms: one tokio task per meeting owns its state (participants, hands, mutes, lock,
 //! waiting room, floor, removals, the event log for resume) and is driven by [`Command`]s
-//! over a channel, so no lock is shared between rooms and nothing here cares whether the
-//! socket talking to the room is on this node.
+//! over a channel, so no lock is shared between rooms. A room answers through each
+//! participant's [`FrameSink`], which is his socket's channel or, when his socket is on
+//! another node, that node and connection over the bus; sockets reach rooms through the
+//! [`Router`]. Nothing here cares where a socket is.
 
 pub mod hooks;
 pub mod registry;
+pub mod router;
 mod state;
 
 #[cfg(test)]
@@ -12,16 +15,13 @@ mod tests;
 
 use std::time::Duration;
 
-use hongying_proto::signaling::{ClientMsg, JoinGrants, ServerFrame, ServerMsg};
+use hongying_proto::signaling::{ClientMsg, JoinGrants, ServerMsg};
+use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, oneshot};
 
 pub use hooks::{HookError, RoomHooks};
 pub use registry::Registry;
-
-/// Where a session's frames go (its socket writer, wherever it lives). Frames travel
-/// behind an `Arc`: a slot of the channel is a pointer, and one broadcast frame serves
-/// every participant.
-pub type Outbox = mpsc::UnboundedSender<std::sync::Arc<ServerFrame>>;
+pub use router::{FrameSink, Outbox, Route, Router};
 
 #[derive(Debug, Clone)]
 pub struct RoomConfig {
@@ -50,8 +50,9 @@ impl Default for RoomConfig {
     }
 }
 
-/// Who asks to join, as the verified join token says.
-#[derive(Debug, Clone)]
+/// Who asks to join, as the verified join token says. It travels to the room's home node
+/// without its sink, which the home rebuilds from the asking node and connection.
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct JoinRequest {
     pub account_id: String,
     pub member_id: Option<String>,
@@ -64,12 +65,13 @@ pub struct JoinRequest {
     pub audio_only: bool,
     /// The request id of the `join` frame, echoed on `joined`.
     pub request_id: Option<String>,
-    pub outbox: Outbox,
+    #[serde(skip, default = "FrameSink::detached")]
+    pub sink: FrameSink,
 }
 
 /// A session inside a room: the participant and which of his sessions this is (a
 /// replaced or resumed session's late messages are ignored).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Seat {
     pub participant_id: String,
     pub session: u64,
@@ -77,7 +79,7 @@ pub struct Seat {
 }
 
 /// Why a join was refused.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
 pub enum JoinError {
     #[error("您已被主持人移出本次会议，不能再加入。")]
     Removed,
@@ -91,6 +93,9 @@ pub enum JoinError {
     /// has already gone to the joiner's outbox.
     #[error("无法加入会议。")]
     Refused,
+    /// The room's home node did not answer in time, or no longer holds the room.
+    #[error("会议所在的服务器暂时无法连接，请稍后重试。")]
+    Unreachable,
 }
 
 impl JoinError {
@@ -101,6 +106,7 @@ impl JoinError {
             Self::Denied => "denied",
             Self::Ended => "meeting_ended",
             Self::Refused => "refused",
+            Self::Unreachable => "service_unavailable",
         }
     }
 }

@@ -1,18 +1,21 @@
-//! Room id → handle. Rooms are created on demand (the first join after the meeting
-//! starts) and leave the registry by themselves when they close; presence records which
-//! node holds each room.
+//! Room id → handle of the rooms running on this node. Rooms are created on demand (the
+//! first join after the meeting starts) and leave the registry by themselves when they
+//! close. Which node a room belongs on is not decided here but by the router, which holds
+//! the room's lease before it asks the registry to start it.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use super::{Command, RoomConfig, RoomHandle, RoomHooks, spawn};
-use crate::cluster::Presence;
+
+type OnClose = Arc<dyn Fn(&str) + Send + Sync>;
 
 pub struct Registry<H> {
     node: String,
     config: RoomConfig,
     hooks: Arc<H>,
-    presence: Arc<dyn Presence>,
+    /// Called with the room id when a room closed and no newer room of that id replaced it.
+    on_close: OnClose,
     rooms: Arc<Mutex<HashMap<String, RoomHandle>>>,
     /// Rooms run on the runtime that built the registry, not on whichever HTTP worker
     /// happened to take the first join: a worker's runtime stops with the worker.
@@ -21,15 +24,26 @@ pub struct Registry<H> {
 
 impl<H: RoomHooks> Registry<H> {
     /// Must be called inside a tokio runtime; the rooms run on it.
-    pub fn new(node: &str, config: RoomConfig, hooks: Arc<H>, presence: Arc<dyn Presence>) -> Self {
+    pub fn new(node: &str, config: RoomConfig, hooks: Arc<H>) -> Self {
         Self {
             runtime: tokio::runtime::Handle::current(),
             node: node.to_string(),
             config,
             hooks,
-            presence,
+            on_close: Arc::new(|_| {}),
             rooms: Arc::default(),
         }
+    }
+
+    /// What to do when a room has closed for good (the router gives up its lease).
+    #[must_use]
+    pub fn on_close(mut self, f: impl Fn(&str) + Send + Sync + 'static) -> Self {
+        self.on_close = Arc::new(f);
+        self
+    }
+
+    pub fn node(&self) -> &str {
+        &self.node
     }
 
     /// The room of the meeting, started if it is not running.
@@ -38,11 +52,9 @@ impl<H: RoomHooks> Registry<H> {
         if let Some(h) = rooms.get(meeting_id).filter(|h| !h.is_closed()) {
             return h.clone();
         }
-        self.presence.claim(meeting_id, &self.node);
-        let (all, presence, node, id) = (
+        let (all, on_close, id) = (
             self.rooms.clone(),
-            self.presence.clone(),
-            self.node.clone(),
+            self.on_close.clone(),
             meeting_id.to_string(),
         );
         let handle = spawn(
@@ -51,11 +63,18 @@ impl<H: RoomHooks> Registry<H> {
             self.config.clone(),
             self.hooks.clone(),
             move || {
-                let mut rooms = all.lock().unwrap_or_else(PoisonError::into_inner);
-                if rooms.get(&id).is_some_and(RoomHandle::is_closed) {
-                    rooms.remove(&id);
+                let replaced = {
+                    let mut rooms = all.lock().unwrap_or_else(PoisonError::into_inner);
+                    if rooms.get(&id).is_some_and(RoomHandle::is_closed) {
+                        rooms.remove(&id);
+                        false
+                    } else {
+                        rooms.contains_key(&id)
+                    }
+                };
+                if !replaced {
+                    on_close(&id);
                 }
-                presence.release(&id, &node);
             },
         );
         rooms.insert(meeting_id.to_string(), handle.clone());

@@ -10,7 +10,7 @@ use hongying_proto::signaling::{
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-use super::{Command, JoinError, JoinRequest, Outbox, RoomConfig, RoomHooks, Seat};
+use super::{Command, FrameSink, JoinError, JoinRequest, RoomConfig, RoomHooks, Seat};
 use crate::media::{MediaEvent, MediaRoom, ParticipantOptions, VideoSelection, ice_servers};
 use hongying_proto::signaling::{Sdp, VideoChoice};
 
@@ -20,7 +20,7 @@ struct Member {
     view: Participant,
     grants: JoinGrants,
     session: u64,
-    outbox: Option<Outbox>,
+    outbox: Option<FrameSink>,
     resume_token: String,
     interval_id: Option<String>,
     last_seen: Instant,
@@ -247,7 +247,7 @@ impl<H: RoomHooks> Room<H> {
                     ));
                 }
                 m.session = session;
-                m.outbox = Some(req.outbox.clone());
+                m.outbox = Some(req.sink.clone());
                 m.dropped_at = None;
                 m.last_seen = Instant::now();
                 m.resume_token = token();
@@ -274,7 +274,7 @@ impl<H: RoomHooks> Room<H> {
                     .cloned()
                     .collect();
                 for f in missed {
-                    let _ = req.outbox.send(f);
+                    let _ = req.sink.send(f);
                 }
             }
             return Ok(Seat {
@@ -304,7 +304,7 @@ impl<H: RoomHooks> Room<H> {
             },
             grants: req.grants,
             session,
-            outbox: Some(req.outbox.clone()),
+            outbox: Some(req.sink.clone()),
             resume_token: token(),
             interval_id: None,
             last_seen: Instant::now(),
@@ -314,7 +314,7 @@ impl<H: RoomHooks> Room<H> {
             let view = member.view.clone();
             self.waiting.insert(pid.clone(), member);
             let _ = req
-                .outbox
+                .sink
                 .send(frame(req.request_id, None, ServerMsg::Waiting));
             self.to_hosts(ServerMsg::Knocking(view));
             return Ok(Seat {

@@ -10,7 +10,6 @@ use hongying_proto::signaling::{
 use tokio::sync::mpsc;
 
 use super::*;
-use crate::cluster::LocalPresence;
 
 #[derive(Default)]
 /// Rooms whose id starts with `call-` end when empty, as a consultation's does.
@@ -174,7 +173,7 @@ fn request(member: &str, host: bool) -> (JoinRequest, mpsc::UnboundedReceiver<Ar
             last_seq: None,
             audio_only: false,
             request_id: Some("j".into()),
-            outbox: tx,
+            sink: FrameSink::local(tx),
         },
         rx,
     )
@@ -214,7 +213,6 @@ fn setup(window: Duration) -> (Registry<Fake>, Arc<Fake>) {
             media: None,
         },
         hooks.clone(),
-        Arc::new(LocalPresence::default()),
     );
     (reg, hooks)
 }
@@ -563,4 +561,95 @@ async fn a_room_whose_kind_follows_its_occupants_ends_when_the_last_one_leaves()
     assert!(matches!(m.ask("3", ClientMsg::Leave).await, ServerMsg::Ack));
     tokio::time::sleep(Duration::from_millis(50)).await;
     assert!(!meeting.is_closed());
+}
+
+// --- two nodes on one in-process cluster ----------------------------------------------------
+
+type Sockets = Arc<Mutex<std::collections::HashMap<u64, Outbox>>>;
+
+/// A node: its router on the shared cluster, and its sockets by connection id.
+async fn node(
+    name: &str,
+    cluster: &crate::cluster::Cluster,
+    hooks: Arc<Fake>,
+) -> (Arc<Router<Fake>>, Sockets) {
+    let sockets: Sockets = Arc::default();
+    let by_conn = sockets.clone();
+    let reg = Registry::new(name, RoomConfig::default(), hooks);
+    let router = Arc::new(Router::new(reg, cluster.clone(), move |conn, f| {
+        by_conn
+            .lock()
+            .unwrap()
+            .get(&conn)
+            .is_some_and(|tx| tx.send(f).is_ok())
+    }));
+    router.start().await.unwrap();
+    (router, sockets)
+}
+
+#[tokio::test]
+async fn a_socket_on_another_node_sits_in_the_room_at_its_home() {
+    let cluster = crate::cluster::Cluster::local();
+    let hooks = Arc::new(Fake::default());
+    let (a, _) = node("node-a", &cluster, hooks.clone()).await;
+    let (b, b_sockets) = node("node-b", &cluster, hooks.clone()).await;
+    let Route::Local(room) = a.open("m1").await.unwrap() else {
+        panic!("the room should open on the node that opens it");
+    };
+    let mut host = join(&room, "sec", true).await;
+
+    // Node B's socket 7 joins: B finds the room homed on A and goes there.
+    let (tx, rx) = mpsc::unbounded_channel();
+    b_sockets.lock().unwrap().insert(7, tx.clone());
+    let (mut req, _) = request("a", false);
+    req.sink = FrameSink::local(tx);
+    let (seat, route) = b.join("m1", req, 7).await.unwrap();
+    assert!(
+        matches!(&route, Route::Remote(l) if l.holder == "node-a"),
+        "{route:?}"
+    );
+    assert_eq!(b.registry().open_rooms(), 0, "no second room on B");
+    let mut member = Client {
+        rx,
+        seat: seat.clone(),
+        room: room.clone(),
+    };
+    let j = member.next().await;
+    assert_eq!(j.id.as_deref(), Some("j"));
+    assert_eq!(joined(&j.msg).room.participants.len(), 2);
+    host.until(|m| matches!(m, ServerMsg::QuorumUpdate(q) if q.present_voting == 2))
+        .await;
+
+    // His hand, raised on B, goes up on A; the answer comes back to his socket.
+    let raise = Command::Client {
+        seat,
+        id: Some("h".into()),
+        msg: ClientMsg::RaiseHand,
+    };
+    assert!(b.send(&route, "m1", raise, Some(7)).await);
+    let ack = member.until(|m| matches!(m, ServerMsg::Ack)).await;
+    assert_eq!(ack.id.as_deref(), Some("h"));
+    host.until(|m| matches!(m, ServerMsg::ParticipantUpdated(p) if p.hand_raised))
+        .await;
+
+    // The meeting's end, told on B, closes the room on A and reaches the socket on B.
+    b.tell(
+        "m1",
+        Command::End {
+            reason: "meeting_ended".into(),
+        },
+    )
+    .await;
+    member
+        .until(|m| matches!(m, ServerMsg::Closed { reason } if reason == "meeting_ended"))
+        .await;
+    // The lease goes with the room: it runs nowhere, and the next opener takes it.
+    for _ in 0..100 {
+        if cluster.presence.holder("m1").await.unwrap().is_none() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(!b.is_open("m1").await);
+    assert!(matches!(b.open("m1").await.unwrap(), Route::Local(_)));
 }
