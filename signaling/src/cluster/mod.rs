@@ -11,6 +11,7 @@
 //! The boxed future per call costs nothing next to a Redis round trip.
 
 mod local;
+mod redis;
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -19,6 +20,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use futures_util::Stream;
 
+pub use self::redis::{RedisBus, RedisPresence};
 pub use local::{LocalBus, LocalPresence};
 
 /// The cluster could not be reached (Redis down, a timeout). The in-process
