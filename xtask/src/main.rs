@@ -16,6 +16,8 @@ const SYSTEM_PACKAGES: &[(&str, &str)] = &[
     ("/usr/bin/chromium", "chromium"),
     ("/usr/bin/chromedriver", "chromium-driver"),
     ("/usr/bin/turnserver", "coturn"),
+    // The Redis cluster tests use the local Redis and restart one of their own.
+    ("/usr/bin/redis-server", "redis-server"),
 ];
 
 /// Python modules of the interop tests, pinned so a new release cannot change what CI runs.
@@ -38,7 +40,8 @@ fn main() -> ExitCode {
                 "usage: cargo xtask test [--postgres | --all-backends] [-- <cargo test arguments>]\n\
                  \n\
                  Installs what the end-to-end tests drive when it is missing (chromium,\n\
-                 chromium-driver, coturn, the Python interop client), then runs\n\
+                 chromium-driver, coturn, redis-server, the Python interop client), starts\n\
+                 Redis on 127.0.0.1:6379 when it is not running, then runs\n\
                  `cargo test --workspace`: on SQLite by default, on PostgreSQL with --postgres\n\
                  (TEST_DATABASE_URL, default {DEFAULT_PG}), on both with --all-backends."
             );
@@ -74,9 +77,11 @@ fn test(args: &[String]) -> Result<(), String> {
     if backends != Backends::Sqlite {
         ensure_postgres(&pg_url)?;
     }
-    // No test needs Redis yet on one node; a local one is started when installed so the
-    // cluster tests find it, and nothing fails without it.
-    ensure_redis();
+    // The cluster tests talk to a Redis at 127.0.0.1:6379 (or REDIS_URL): started here
+    // when it is not running.
+    if std::env::var_os("REDIS_URL").is_none() {
+        ensure_redis();
+    }
 
     if backends != Backends::Postgres {
         step("tests on SQLite");
