@@ -866,7 +866,11 @@ async fn the_openapi_document_declares_the_bearer_scheme() {
         doc["paths"]["/api/v1/me"]["get"]["security"],
         json!([{"bearer": []}])
     );
-    assert!(doc["paths"]["/api/v1/auth/login"]["post"]["security"].is_null());
+    // Public: an empty requirement, not the absence of one (which would read as "ask").
+    assert_eq!(
+        doc["paths"]["/api/v1/auth/login"]["post"]["security"],
+        json!([{}])
+    );
     for path in [
         "/api/v1/auth/activate",
         "/api/v1/auth/refresh",
