@@ -547,6 +547,10 @@ impl TestPeer {
             let mut answered_requests = 0;
             while !s.stop.load(Ordering::Relaxed) {
                 tick.tick().await;
+                // As a browser does: nothing before the connection (and its SRTP keys) is up.
+                if !me.received.connected.load(Ordering::Acquire) {
+                    continue;
+                }
                 if let Some(a) = &me.audio
                     && s.audio.load(Ordering::Relaxed)
                 {
