@@ -332,6 +332,8 @@ struct Peer {
     audio_level_in: Option<u8>,
     /// He was told he has no common codec of this kind (once per connection).
     told_no_codec: [bool; 2],
+    /// The DTLS fingerprint of his peer connection (from his descriptions).
+    remote_fingerprint: Option<String>,
 }
 
 impl Peer {
@@ -696,6 +698,7 @@ impl Sfu {
             early_candidates: Some(Vec::new()),
             audio_level_in: None,
             told_no_codec: [false; 2],
+            remote_fingerprint: None,
         };
         self.peers.insert(id.to_string(), peer);
         self.order.push(id.to_string());
@@ -772,6 +775,39 @@ impl Sfu {
         let audio_level_in = sdp::extmap_id(&text, "audio", AUDIO_LEVEL_URI);
         let desc =
             RTCSessionDescription::offer(text).map_err(|e| MediaError::BadSdp(e.to_string()))?;
+        // Another DTLS certificate: a new peer connection on his side (the app restarted and
+        // resumed). The old connection cannot carry it; he gets a fresh one, keeping his
+        // options and his place, and his tracks are published anew from it.
+        let fingerprint = sdp::fingerprint(&offer_text);
+        let replaced = self.peers.get(id).is_some_and(|p| {
+            p.negotiated && p.remote_fingerprint.is_some() && p.remote_fingerprint != fingerprint
+        });
+        if replaced && let Some(old) = self.peers.get(id) {
+            let (options, muted, selection, audio_only, proven) = (
+                old.options,
+                (old.audio_muted, old.video_muted),
+                old.selection.clone(),
+                old.requested_audio_only,
+                old.proven,
+            );
+            tracing::info!(
+                participant = id,
+                "media: a new peer connection replaces his old one"
+            );
+            self.add(id, options).await?;
+            if let Some(p) = self.peers.get_mut(id) {
+                // Host mutes and his choices stay; so does his presence, which the new
+                // connection must keep up within the no-media timeout like any other.
+                (p.audio_muted, p.video_muted) = muted;
+                p.selection = selection;
+                p.requested_audio_only = audio_only;
+                if proven {
+                    p.proven = true;
+                    p.shared.heard(Instant::now());
+                }
+            }
+            self.subscribe_missing().await;
+        }
         let Some(peer) = self.peers.get_mut(id) else {
             return Err(MediaError::UnknownParticipant);
         };
@@ -810,6 +846,7 @@ impl Sfu {
             .map_err(failed)?;
         // His tracks to receive (added from now on) come in the next server offer.
         peer.negotiated = true;
+        peer.remote_fingerprint = fingerprint;
         peer.audio_level_in = audio_level_in;
         for p in self.published.values() {
             if p.publisher == id {
@@ -857,6 +894,7 @@ impl Sfu {
             .map_err(|e| MediaError::BadSdp(e.to_string()))?;
         peer.offer_pending = false;
         peer.negotiated = true;
+        peer.remote_fingerprint = sdp::fingerprint(&answer_text);
         flush_early_candidates(peer).await;
         for sub in peer.subs.values_mut() {
             if std::mem::take(&mut sub.in_offer) {

@@ -61,6 +61,15 @@ fn map_candidate_lines(sdp: &str, f: impl Fn(&str) -> Option<String>) -> String 
     out
 }
 
+/// The first `a=fingerprint` of a description (its DTLS certificate): a new one means a new
+/// peer connection on that side.
+pub fn fingerprint(sdp: &str) -> Option<String> {
+    sdp.lines()
+        .map(str::trim)
+        .find_map(|l| l.strip_prefix("a=fingerprint:"))
+        .map(|f| f.trim().to_ascii_lowercase())
+}
+
 /// One media section of a description, as far as forwarding cares.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct MediaSection {

@@ -978,6 +978,29 @@ impl Harness {
         Ok(peer)
     }
 
+    /// His app restarts: a new client (new peer connection, new DTLS certificate) takes over
+    /// the participant and offers; the SFU is not told otherwise.
+    pub async fn restart_client(&self, id: &str) -> Result<Arc<TestPeer>, String> {
+        let peer = TestPeer::new(true).await?;
+        {
+            let mut e = self.entries.lock().unwrap();
+            let en = e.get_mut(id).ok_or("unknown")?;
+            en.peer = peer.clone();
+            en.proxy = None;
+        }
+        if let Some(mut cands) = peer.take_candidates() {
+            let room = self.room.clone();
+            let id2 = id.to_string();
+            tokio::spawn(async move {
+                while let Some(c) = cands.recv().await {
+                    let _ = room.add_candidate(&id2, c).await;
+                }
+            });
+        }
+        self.client_offer(id, false).await?;
+        Ok(peer)
+    }
+
     /// The client offers (first offer, or an ICE restart) and applies the SFU's answer.
     pub async fn client_offer(&self, id: &str, ice_restart: bool) -> Result<(), String> {
         let (peer, proxy, lock) = {

@@ -722,3 +722,53 @@ async fn published(h: &Harness, n: usize) -> bool {
     }
     false
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_peer_connection_after_an_app_restart_replaces_the_old_one() {
+    let h = Harness::start(config());
+    let a = h.join("a", BOTH, None).await.unwrap();
+    let b = h.join("b", BOTH, None).await.unwrap();
+    for p in [&a, &b] {
+        p.sending.audio.store(true, Ordering::Relaxed);
+        p.sending.video.store(true, Ordering::Relaxed);
+        p.start_sending();
+    }
+    assert!(h.wait_event(WAIT, proven("a")).await);
+    assert!(eventually(WAIT, || b.received_from("a", MediaKind::Audio) > 20).await);
+    // The host muted a's video before; the restart must not undo it.
+    h.room.set_muted("a", MediaKind::Video, true).await.unwrap();
+
+    // a's app restarts: the old connection goes silent, a new one (new certificate) offers.
+    a.close().await;
+    let a2 = h.restart_client("a").await.unwrap();
+    a2.sending.audio.store(true, Ordering::Relaxed);
+    a2.sending.video.store(true, Ordering::Relaxed);
+    a2.start_sending();
+    assert!(
+        eventually(WAIT, || a2.received.connected.load(Ordering::Relaxed)).await,
+        "the new connection never connected"
+    );
+    let before = b.received_from("a", MediaKind::Audio);
+    assert!(
+        eventually(WAIT, || b.received_from("a", MediaKind::Audio)
+            > before + 25)
+        .await
+    );
+    assert!(eventually(WAIT, || a2.received_from("b", MediaKind::Audio) > 25).await);
+    assert!(eventually(WAIT, || a2.video_from("b").frames > 10).await);
+    // Same participant, present throughout, still video-muted by the host.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        h.count_events(lost("a")),
+        0,
+        "{:?}",
+        h.events.lock().unwrap()
+    );
+    assert_eq!(h.room.stats().await.participants, 2);
+    let video = b.received_from("a", MediaKind::Video);
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    assert_eq!(b.received_from("a", MediaKind::Video), video);
+    a2.close().await;
+    b.close().await;
+    h.room.close().await;
+}
