@@ -450,6 +450,13 @@ fn render() -> String {
         "\nError frames also carry the REST codes (`forbidden`, `not_found`, `not_present`, \
          `already_voted`, `motion_closed`, `meeting_not_in_progress`, `unauthenticated`, \
          `token_expired`, `invalid_cursor`…) with the meaning they have in problem+json.\n\n\
+         Media negotiation (`offer`, `answer`, `candidate`) is answered with the media \
+         engine's codes: `bad_sdp`, `bad_candidate`, `unexpected_answer` (no server offer is \
+         pending), `media_failed`, `media_closed`. Codecs are Opus (with the RFC 6464 \
+         audio-level extension) and VP8, in whatever payload numbering the client's stack \
+         uses: the server sends each receiver the payload types and extension ids of his own \
+         description. A description with no Opus or no VP8 gets, unasked (no `id`), one \
+         `error` frame `no_common_codec`: that device receives nothing of that kind.\n\n\
          | close code | reason (the stable code) |\n|---|---|\n",
     );
     for (code, reason) in [

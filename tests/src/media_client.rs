@@ -76,6 +76,7 @@ impl MediaClient {
                 PeerOptions {
                     ice_servers,
                     relay_only: true,
+                    ..PeerOptions::default()
                 },
             )
             .await

@@ -11,6 +11,7 @@ mod grants;
 mod idempotency;
 mod idempotency_store;
 mod import;
+mod interop;
 mod media;
 mod media_resilience;
 mod meetings;

@@ -21,7 +21,10 @@ const SYSTEM_PACKAGES: &[(&str, &str)] = &[
 ];
 
 /// Python modules of the interop tests, pinned so a new release cannot change what CI runs.
-const PYTHON_MODULES: &[(&str, &str)] = &[];
+const PYTHON_MODULES: &[(&str, &str)] = &[
+    // tests/tests/interop.rs: an independent WebRTC stack with its own codec numbering.
+    ("aiortc", "aiortc==1.16.0"),
+];
 
 const DEFAULT_PG: &str = "postgres://postgres@127.0.0.1:5432/postgres";
 

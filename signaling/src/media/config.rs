@@ -64,8 +64,9 @@ pub struct MediaConfig {
     pub audio_only_probe: Duration,
     /// How often link quality is judged (each judgement uses the receiver reports of this window).
     pub quality_interval: Duration,
-    /// At most one keyframe request per published video track in this interval.
-    pub keyframe_min_interval: Duration,
+    /// At most one keyframe request per published video track is outstanding; one that no
+    /// keyframe has answered this long is sent again (asks meanwhile are coalesced into it).
+    pub keyframe_retry: Duration,
     /// ICE disconnected / failed timeouts of the server side.
     pub ice_disconnected_timeout: Duration,
     pub ice_failed_timeout: Duration,
@@ -85,7 +86,7 @@ impl Default for MediaConfig {
             audio_only_loss: 0.2,
             audio_only_probe: Duration::from_secs(10),
             quality_interval: Duration::from_secs(1),
-            keyframe_min_interval: Duration::from_millis(500),
+            keyframe_retry: Duration::from_millis(400),
             ice_disconnected_timeout: Duration::from_secs(5),
             ice_failed_timeout: Duration::from_secs(15),
         }
@@ -142,6 +143,9 @@ impl MediaConfig {
         }
         if self.quality_interval.is_zero() {
             return err("quality_interval", "must be positive");
+        }
+        if self.keyframe_retry.is_zero() {
+            return err("keyframe_retry", "must be positive");
         }
         Ok(())
     }

@@ -53,9 +53,12 @@
 //!
 //! # Codecs
 //!
-//! Opus (PT 111, with the RFC 6464 audio-level extension) and VP8 (PT 96) only: without
-//! transcoding every subscriber must decode what every publisher sends, and every browser has
-//! both. NACKs are answered from the subscriber connection's send buffer, receiver and sender
+//! Opus (with the RFC 6464 audio-level extension) and VP8 only: without transcoding every
+//! subscriber must decode what every publisher sends, and every browser has both. Payload
+//! types and extension ids are whatever each side negotiated (Chrome puts opus on 111, Firefox
+//! on 109, others elsewhere): packets are renumbered per receiver from what his description
+//! says. A receiver whose description has no Opus (or no VP8) gets an error frame
+//! `no_common_codec` rather than silence. NACKs are answered from the subscriber connection's send buffer, receiver and sender
 //! reports come from the crate's interceptors.
 
 mod config;
@@ -166,6 +169,13 @@ pub enum MediaEvent {
         on: bool,
         reason: AudioOnlyReason,
     },
+    /// Something about his connection he must hear of though he asked nothing (an error frame
+    /// without a request id): e.g. he negotiated no codec the meeting uses, so he would
+    /// otherwise receive silence without knowing why.
+    Error {
+        participant: String,
+        error: MediaError,
+    },
 }
 
 /// A request the engine refused. `code` is stable snake_case for error frames.
@@ -179,6 +189,8 @@ pub enum MediaError {
     BadCandidate(String),
     #[error("服务器没有待应答的协商。")]
     UnexpectedAnswer,
+    #[error("你的设备与会议没有共同的{0}编码（会议使用 Opus 音频和 VP8 视频），收不到他人的{0}。")]
+    NoCommonCodec(String),
     #[error("音视频服务已关闭。")]
     Closed,
     #[error("音视频服务出错：{0}")]
@@ -192,6 +204,7 @@ impl MediaError {
             Self::BadSdp(_) => "bad_sdp",
             Self::BadCandidate(_) => "bad_candidate",
             Self::UnexpectedAnswer => "unexpected_answer",
+            Self::NoCommonCodec(_) => "no_common_codec",
             Self::Closed => "media_closed",
             Self::Failed(_) => "media_failed",
         }

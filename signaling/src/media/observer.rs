@@ -69,6 +69,11 @@ impl PeerShared {
         (v > 0).then(|| self.base + std::time::Duration::from_micros(v - 1))
     }
 
+    /// Counts as heard at `at` (a replaced connection carries its presence over).
+    pub fn heard(&self, at: Instant) {
+        self.last_rx.store(self.stamp(at), Ordering::Relaxed);
+    }
+
     pub fn last_rx(&self) -> Option<Instant> {
         self.when(self.last_rx.load(Ordering::Relaxed))
     }

@@ -4,7 +4,7 @@
 use std::collections::{HashMap, HashSet};
 use std::net::{IpAddr, SocketAddr, UdpSocket};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use hongying_proto::signaling::{IceCandidate, MediaKind};
@@ -28,7 +28,7 @@ use webrtc::peer_connection::{
     RTCPeerConnectionState, RTCSessionDescription, Registry, SettingEngineBuilder,
     register_default_interceptors,
 };
-use webrtc::rtp_transceiver::RtpSender;
+use webrtc::rtp_transceiver::{RtpSender, RtpTransceiver};
 
 use super::forward::{self, Counters, FanoutList, Link, SubscriberQueue};
 use super::observer::{KeyframeRequest, Observer, PeerShared};
@@ -39,12 +39,19 @@ use super::{
     RemoteCandidates, VideoSelection, sdp,
 };
 
-const PT_OPUS: u8 = 111;
-const PT_VP8: u8 = 96;
-const AUDIO_LEVEL_URI: &str = "urn:ietf:params:rtp-hdrext:ssrc-audio-level";
+// The server's own numbering (Chrome's), used only where it offers first; what it sends each
+// receiver is what that receiver negotiated.
+pub(crate) const PT_OPUS: u8 = 111;
+pub(crate) const PT_VP8: u8 = 96;
+pub(crate) const AUDIO_LEVEL_URI: &str = "urn:ietf:params:rtp-hdrext:ssrc-audio-level";
 const MAX_SDP: usize = 128 * 1024;
 const MAX_CANDIDATE: usize = 1024;
 const TICK: Duration = Duration::from_millis(250);
+/// How often unanswered keyframe requests are looked at.
+const KEYFRAME_TICK: Duration = Duration::from_millis(100);
+/// An unanswered keyframe request is sent again at most this many times without a new ask
+/// (a publisher that never sends VP8 keyframes must not be asked forever).
+const KEYFRAME_RETRIES: u8 = 5;
 
 /// Packet counts of a room.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -57,6 +64,10 @@ pub struct MediaStats {
     pub forwarded: u64,
     /// Copies dropped because a subscriber's queue was full.
     pub dropped: u64,
+    /// Packets a subscriber's connection refused (counted; logged once per connection).
+    pub write_errors: u64,
+    /// Keyframe requests (PLI) sent to publishers, retries included.
+    pub keyframe_requests: u64,
 }
 
 type Reply<T> = oneshot::Sender<Result<T, MediaError>>;
@@ -106,6 +117,7 @@ impl MediaRoom {
             next_key: 0,
             next_gen: 0,
             counters: Arc::new(Counters::default()),
+            keyframes_sent: 0,
             speaker: SpeakerDetector::default(),
             recent_speakers: Vec::new(),
             base: Instant::now(),
@@ -268,14 +280,25 @@ struct Published {
     kind: MediaKind,
     remote: Arc<dyn TrackRemote>,
     ssrc: u32,
-    vp8: bool,
     list: Arc<FanoutList>,
-    last_keyframe_request: Option<Instant>,
+    /// The PLI sent and not yet answered by a keyframe: asks meanwhile are coalesced into it.
+    keyframe_pending: Option<PendingKeyframe>,
+}
+
+#[derive(Clone, Copy)]
+struct PendingKeyframe {
+    sent: Instant,
+    retries: u8,
 }
 
 struct Subscription {
     link: Arc<Link>,
     sender: Arc<dyn RtpSender>,
+    transceiver: Arc<dyn RtpTransceiver>,
+    /// In the server offer awaiting his answer.
+    in_offer: bool,
+    /// His answer covered it: the link knows his payload type.
+    negotiated: bool,
 }
 
 struct Peer {
@@ -305,6 +328,12 @@ struct Peer {
     last_sent: u64,
     /// His candidates that came before his first description (applied after it).
     early_candidates: Option<Vec<RTCIceCandidateInit>>,
+    /// His id of the audio-level extension in what he publishes (from his offer).
+    audio_level_in: Option<u8>,
+    /// He was told he has no common codec of this kind (once per connection).
+    told_no_codec: [bool; 2],
+    /// The DTLS fingerprint of his peer connection (from his descriptions).
+    remote_fingerprint: Option<String>,
 }
 
 impl Peer {
@@ -350,6 +379,7 @@ struct Sfu {
     next_key: u64,
     next_gen: u64,
     counters: Arc<Counters>,
+    keyframes_sent: u64,
     speaker: SpeakerDetector,
     /// Most recent speaker first.
     recent_speakers: Vec<String>,
@@ -394,21 +424,37 @@ fn rtp_kind(kind: MediaKind) -> RtpCodecKind {
     }
 }
 
-/// The media engine and interceptor chain every connection (server and test clients) uses.
+/// The media engine and interceptor chain of the server's connections.
 pub(crate) fn media_engine() -> Result<(MediaEngine, Registry), MediaError> {
-    let mut me = MediaEngine::default();
-    me.register_codec(codec(MediaKind::Audio), RtpCodecKind::Audio)
-        .map_err(failed)?;
-    me.register_codec(codec(MediaKind::Video), RtpCodecKind::Video)
-        .map_err(failed)?;
-    me.register_header_extension(
-        RTCRtpHeaderExtensionCapability {
-            uri: AUDIO_LEVEL_URI.into(),
-        },
-        RtpCodecKind::Audio,
-        None,
+    media_engine_from(
+        &[codec(MediaKind::Audio), codec(MediaKind::Video)],
+        &[AUDIO_LEVEL_URI],
     )
-    .map_err(failed)?;
+}
+
+/// An engine with these codecs and audio header extensions (ids follow their order), and the
+/// crate's default interceptors.
+pub(crate) fn media_engine_from(
+    codecs: &[RTCRtpCodecParameters],
+    audio_extensions: &[&str],
+) -> Result<(MediaEngine, Registry), MediaError> {
+    let mut me = MediaEngine::default();
+    for c in codecs {
+        let kind = if c.rtp_codec.mime_type.starts_with("audio/") {
+            RtpCodecKind::Audio
+        } else {
+            RtpCodecKind::Video
+        };
+        me.register_codec(c.clone(), kind).map_err(failed)?;
+    }
+    for uri in audio_extensions {
+        me.register_header_extension(
+            RTCRtpHeaderExtensionCapability { uri: (*uri).into() },
+            RtpCodecKind::Audio,
+            None,
+        )
+        .map_err(failed)?;
+    }
     let registry = register_default_interceptors(Registry::new(), &mut me).map_err(failed)?;
     Ok((me, registry))
 }
@@ -422,6 +468,8 @@ impl Sfu {
     ) {
         let mut tick = tokio::time::interval(TICK);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut keyframe_tick = tokio::time::interval(KEYFRAME_TICK);
+        keyframe_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
                 cmd = rx.recv() => match cmd {
@@ -439,6 +487,7 @@ impl Sfu {
                 Some(ev) = internal.recv() => self.internal(ev).await,
                 Some((pid, kf)) = keyframes.recv() => self.keyframe_request(&pid, kf.media_ssrc),
                 _ = tick.tick() => self.tick().await,
+                _ = keyframe_tick.tick() => self.retry_keyframes(),
             }
         }
     }
@@ -539,6 +588,8 @@ impl Sfu {
                     received: self.counters.received.load(Ordering::Relaxed),
                     forwarded: self.counters.forwarded.load(Ordering::Relaxed),
                     dropped: self.counters.dropped.load(Ordering::Relaxed),
+                    write_errors: self.counters.write_errors.load(Ordering::Relaxed),
+                    keyframe_requests: self.keyframes_sent,
                 });
             }
             Cmd::Close(_) => {}
@@ -619,7 +670,11 @@ impl Sfu {
             options,
             pc,
             shared,
-            queue: forward::subscriber_queue(self.counters.clone()),
+            queue: forward::subscriber_queue(
+                id.to_string(),
+                self.counters.clone(),
+                self.kf_tx.clone(),
+            ),
             negotiated: false,
             offer_pending: false,
             // A receive-only participant is offered first.
@@ -641,6 +696,9 @@ impl Sfu {
             subs: HashMap::new(),
             last_sent: 0,
             early_candidates: Some(Vec::new()),
+            audio_level_in: None,
+            told_no_codec: [false; 2],
+            remote_fingerprint: None,
         };
         self.peers.insert(id.to_string(), peer);
         self.order.push(id.to_string());
@@ -652,6 +710,7 @@ impl Sfu {
             return;
         };
         self.order.retain(|p| p != id);
+        peer.queue.set_ready(false);
         let _ = peer.pc.close().await;
         // His subscriptions leave the fan-out lists.
         for key in peer.subs.keys() {
@@ -712,8 +771,43 @@ impl Sfu {
         }
         let text = sdp::filter_candidates(&text, |ip| self.keep_candidate(ip));
         let still_sent = sdp::sending_ssrcs(&text);
+        let offer_text = text.clone();
+        let audio_level_in = sdp::extmap_id(&text, "audio", AUDIO_LEVEL_URI);
         let desc =
             RTCSessionDescription::offer(text).map_err(|e| MediaError::BadSdp(e.to_string()))?;
+        // Another DTLS certificate: a new peer connection on his side (the app restarted and
+        // resumed). The old connection cannot carry it; he gets a fresh one, keeping his
+        // options and his place, and his tracks are published anew from it.
+        let fingerprint = sdp::fingerprint(&offer_text);
+        let replaced = self.peers.get(id).is_some_and(|p| {
+            p.negotiated && p.remote_fingerprint.is_some() && p.remote_fingerprint != fingerprint
+        });
+        if replaced && let Some(old) = self.peers.get(id) {
+            let (options, muted, selection, audio_only, proven) = (
+                old.options,
+                (old.audio_muted, old.video_muted),
+                old.selection.clone(),
+                old.requested_audio_only,
+                old.proven,
+            );
+            tracing::info!(
+                participant = id,
+                "media: a new peer connection replaces his old one"
+            );
+            self.add(id, options).await?;
+            if let Some(p) = self.peers.get_mut(id) {
+                // Host mutes and his choices stay; so does his presence, which the new
+                // connection must keep up within the no-media timeout like any other.
+                (p.audio_muted, p.video_muted) = muted;
+                p.selection = selection;
+                p.requested_audio_only = audio_only;
+                if proven {
+                    p.proven = true;
+                    p.shared.heard(Instant::now());
+                }
+            }
+            self.subscribe_missing().await;
+        }
         let Some(peer) = self.peers.get_mut(id) else {
             return Err(MediaError::UnknownParticipant);
         };
@@ -727,6 +821,9 @@ impl Sfu {
             peer.offer_pending = false;
             peer.needs_offer = true;
             peer.restart_ice |= peer.offer_restarts_ice;
+            for sub in peer.subs.values_mut() {
+                sub.in_offer = false;
+            }
         }
         peer.pc
             .set_remote_description(desc)
@@ -749,6 +846,15 @@ impl Sfu {
             .map_err(failed)?;
         // His tracks to receive (added from now on) come in the next server offer.
         peer.negotiated = true;
+        peer.remote_fingerprint = fingerprint;
+        peer.audio_level_in = audio_level_in;
+        for p in self.published.values() {
+            if p.publisher == id {
+                p.list.set_audio_level_in(audio_level_in);
+            }
+        }
+        // His offer may renumber what he receives on the m-lines already negotiated.
+        self.sync_links(id, &offer_text, |s| s.negotiated).await;
         // Tracks he no longer sends (camera off, screen share ended) are unpublished.
         let gone: Vec<u64> = self
             .published
@@ -776,6 +882,7 @@ impl Sfu {
             return Err(MediaError::BadSdp("too long".into()));
         }
         let text = sdp::filter_candidates(&text, |ip| self.keep_candidate(ip));
+        let answer_text = text.clone();
         let desc =
             RTCSessionDescription::answer(text).map_err(|e| MediaError::BadSdp(e.to_string()))?;
         let Some(peer) = self.peers.get_mut(id) else {
@@ -787,8 +894,83 @@ impl Sfu {
             .map_err(|e| MediaError::BadSdp(e.to_string()))?;
         peer.offer_pending = false;
         peer.negotiated = true;
+        peer.remote_fingerprint = sdp::fingerprint(&answer_text);
         flush_early_candidates(peer).await;
+        for sub in peer.subs.values_mut() {
+            if std::mem::take(&mut sub.in_offer) {
+                sub.negotiated = true;
+            }
+        }
+        self.sync_links(id, &answer_text, |s| s.negotiated).await;
         Ok(())
+    }
+
+    /// Gives the chosen links of `id` the payload type and extension ids his description
+    /// `remote` negotiated; tells him once per kind when there is no common codec. The crate
+    /// keeps the codecs it offered on a section the answer rejected (port 0), so the
+    /// description itself says whether he accepted it.
+    async fn sync_links(&mut self, id: &str, remote: &str, which: impl Fn(&Subscription) -> bool) {
+        let Some(peer) = self.peers.get_mut(id) else {
+            return;
+        };
+        let mut refused = Vec::new();
+        for sub in peer.subs.values().filter(|s| which(s)) {
+            let params = match sub.sender.get_parameters().await {
+                Ok(p) => p.rtp_parameters,
+                Err(e) => {
+                    tracing::debug!(participant = id, error = %e, "media: no sender parameters");
+                    continue;
+                }
+            };
+            let want = codec(sub.link.kind).rtp_codec.mime_type;
+            let Ok(Some(mid)) = sub.transceiver.mid().await else {
+                continue;
+            };
+            let Some(section) = sdp::media_section(remote, &mid) else {
+                // Not in this description: what was negotiated before stands.
+                continue;
+            };
+            let encoding = want.split('/').nth(1).unwrap_or_default();
+            let pt = if section.open && section.has_encoding(encoding) {
+                params
+                    .codecs
+                    .iter()
+                    .find(|c| c.rtp_codec.mime_type.eq_ignore_ascii_case(&want))
+                    .map(|c| c.payload_type)
+            } else {
+                None
+            };
+            let level = params
+                .header_extensions
+                .iter()
+                .find(|e| e.uri == AUDIO_LEVEL_URI)
+                .and_then(|e| u8::try_from(e.id).ok());
+            sub.link.set_negotiated(pt, level);
+            if pt.is_none() {
+                refused.push(sub.link.kind);
+            }
+        }
+        for kind in refused {
+            self.no_common_codec(id, kind);
+        }
+    }
+
+    fn no_common_codec(&mut self, id: &str, kind: MediaKind) {
+        let Some(peer) = self.peers.get_mut(id) else {
+            return;
+        };
+        let (i, what) = match kind {
+            MediaKind::Audio => (0, "音频"),
+            MediaKind::Video => (1, "视频"),
+        };
+        if std::mem::replace(&mut peer.told_no_codec[i], true) {
+            return;
+        }
+        tracing::info!(participant = id, kind = what, "media: no common codec");
+        let _ = self.events.send(MediaEvent::Error {
+            participant: id.to_string(),
+            error: MediaError::NoCommonCodec(what.into()),
+        });
     }
 
     async fn candidate(&mut self, id: &str, c: IceCandidate) -> Result<(), MediaError> {
@@ -862,7 +1044,7 @@ impl Sfu {
             return;
         };
         let (kind, publisher, list) = (p.kind, p.publisher.clone(), p.list.clone());
-        let vp8 = p.vp8;
+        let vp8 = kind == MediaKind::Video;
         let Some(peer) = self.peers.get_mut(id) else {
             return;
         };
@@ -906,29 +1088,41 @@ impl Sfu {
                 }),
             )
             .await;
-        let sender = match added {
+        let (transceiver, sender) = match added {
             Ok(t) => match t.sender().await {
-                Ok(Some(s)) => s,
+                Ok(Some(s)) => (t, s),
                 _ => return,
             },
             Err(e) => {
-                tracing::warn!(participant = id, error = %e, "media: cannot add a track");
+                // His first description had no such codec: the engine has none to send with.
+                let no_codec = matches!(e, webrtc::error::Error::ErrRTPTransceiverCodecUnsupported);
+                if no_codec {
+                    self.no_common_codec(id, kind);
+                } else {
+                    tracing::warn!(participant = id, error = %e, "media: cannot add a track");
+                }
                 return;
             }
         };
-        let link = Arc::new(Link {
-            subscriber: id.to_string(),
+        let link = Arc::new(Link::new(
+            id.to_string(),
             kind,
             track,
             ssrc,
-            payload_type: codec.payload_type,
             vp8,
-            active: false.into(),
-            epoch: AtomicU32::new(0),
-            queue: peer.queue.clone(),
-        });
+            peer.queue.clone(),
+        ));
         list.add(link.clone());
-        peer.subs.insert(key, Subscription { link, sender });
+        peer.subs.insert(
+            key,
+            Subscription {
+                link,
+                sender,
+                transceiver,
+                in_offer: false,
+                negotiated: false,
+            },
+        );
         peer.needs_offer = true;
     }
 
@@ -959,6 +1153,11 @@ impl Sfu {
             return;
         }
         peer.needs_offer = false;
+        for sub in peer.subs.values_mut() {
+            if !sub.negotiated {
+                sub.in_offer = true;
+            }
+        }
         peer.offer_restarts_ice = peer.restart_ice;
         peer.restart_ice = false;
         peer.offer_pending = true;
@@ -1041,16 +1240,73 @@ impl Sfu {
         }
     }
 
+    /// Asks the publisher of `key` for a keyframe, coalesced: while a request is unanswered
+    /// (no keyframe since it went out) and younger than the retry bound, asks join it — the
+    /// keyframe that answers it reaches every active link. Never dropped: an unanswered one is
+    /// sent again after the bound.
     fn request_keyframe(&mut self, key: u64) {
-        let min = self.config.keyframe_min_interval;
+        let retry = self.config.keyframe_retry;
+        let base = self.base;
         let Some(p) = self.published.get_mut(&key) else {
             return;
         };
-        let now = Instant::now();
-        if p.last_keyframe_request.is_some_and(|t| now < t + min) {
+        if p.kind != MediaKind::Video {
             return;
         }
-        p.last_keyframe_request = Some(now);
+        let now = Instant::now();
+        if let Some(pending) = p.keyframe_pending {
+            let answered = p
+                .list
+                .last_keyframe(base)
+                .is_some_and(|k| k >= pending.sent);
+            if !answered && now < pending.sent + retry {
+                return;
+            }
+        }
+        p.keyframe_pending = Some(PendingKeyframe {
+            sent: now,
+            retries: 0,
+        });
+        self.send_pli(key);
+    }
+
+    /// Re-sends the requests a keyframe has not answered within the bound.
+    fn retry_keyframes(&mut self) {
+        let retry = self.config.keyframe_retry;
+        let base = self.base;
+        let now = Instant::now();
+        let mut due = Vec::new();
+        for (key, p) in &mut self.published {
+            let Some(pending) = p.keyframe_pending else {
+                continue;
+            };
+            if p.list
+                .last_keyframe(base)
+                .is_some_and(|k| k >= pending.sent)
+            {
+                p.keyframe_pending = None;
+            } else if now >= pending.sent + retry {
+                if pending.retries >= KEYFRAME_RETRIES {
+                    p.keyframe_pending = None;
+                } else {
+                    p.keyframe_pending = Some(PendingKeyframe {
+                        sent: now,
+                        retries: pending.retries + 1,
+                    });
+                    due.push(*key);
+                }
+            }
+        }
+        for key in due {
+            self.send_pli(key);
+        }
+    }
+
+    fn send_pli(&mut self, key: u64) {
+        let Some(p) = self.published.get(&key) else {
+            return;
+        };
+        self.keyframes_sent += 1;
         let (remote, ssrc) = (p.remote.clone(), p.ssrc);
         tokio::spawn(async move {
             let _ = remote
@@ -1094,9 +1350,13 @@ impl Sfu {
                     return;
                 }
                 match state {
-                    RTCPeerConnectionState::Connected => peer.connected = true,
+                    RTCPeerConnectionState::Connected => {
+                        peer.connected = true;
+                        peer.queue.set_ready(true);
+                    }
                     RTCPeerConnectionState::Failed | RTCPeerConnectionState::Closed => {
                         peer.connected = false;
+                        peer.queue.set_ready(false);
                         if peer.proven {
                             peer.proven = false;
                             let _ = self.events.send(MediaEvent::MediaLost {
@@ -1131,14 +1391,19 @@ impl Sfu {
         self.next_key += 1;
         let key = self.next_key;
         // Always drain the track; only a publisher's tracks get subscribers.
-        let (r, l, c, ended) = (
+        let vp8 = mime == "video/vp8";
+        if let Some(p) = self.peers.get(pid) {
+            list.set_audio_level_in(p.audio_level_in);
+        }
+        let (r, l, c, ended, base) = (
             remote.clone(),
             list.clone(),
             self.counters.clone(),
             self.internal_tx.clone(),
+            self.base,
         );
         tokio::spawn(async move {
-            forward::fanout(r, kind, l, c).await;
+            forward::fanout(r, kind, vp8, l, c, base).await;
             let _ = ended.send(Internal::TrackEnded(key));
         });
         if !allowed {
@@ -1151,9 +1416,8 @@ impl Sfu {
                 kind,
                 remote,
                 ssrc,
-                vp8: mime == "video/vp8",
                 list,
-                last_keyframe_request: None,
+                keyframe_pending: None,
             },
         );
     }

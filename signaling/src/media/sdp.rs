@@ -61,6 +61,91 @@ fn map_candidate_lines(sdp: &str, f: impl Fn(&str) -> Option<String>) -> String 
     out
 }
 
+/// The first `a=fingerprint` of a description (its DTLS certificate): a new one means a new
+/// peer connection on that side.
+pub fn fingerprint(sdp: &str) -> Option<String> {
+    sdp.lines()
+        .map(str::trim)
+        .find_map(|l| l.strip_prefix("a=fingerprint:"))
+        .map(|f| f.trim().to_ascii_lowercase())
+}
+
+/// One media section of a description, as far as forwarding cares.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MediaSection {
+    /// Port not 0: the section was not rejected.
+    pub open: bool,
+    /// `a=rtpmap` payload types and encoding names (`opus`, `VP8`…).
+    pub rtpmaps: Vec<(u8, String)>,
+}
+
+impl MediaSection {
+    pub fn has_encoding(&self, name: &str) -> bool {
+        self.rtpmaps
+            .iter()
+            .any(|(_, n)| n.eq_ignore_ascii_case(name))
+    }
+}
+
+/// The section whose `a=mid` is `mid`.
+pub fn media_section(sdp: &str, mid: &str) -> Option<MediaSection> {
+    let mut current: Option<(Option<String>, MediaSection)> = None;
+    let mut found = None;
+    let mut finish = |c: Option<(Option<String>, MediaSection)>| {
+        if let Some((Some(m), sec)) = c
+            && m == mid
+            && found.is_none()
+        {
+            found = Some(sec);
+        }
+    };
+    for line in sdp.lines().map(str::trim_end) {
+        if let Some(m) = line.strip_prefix("m=") {
+            finish(current.take());
+            let open = m.split_ascii_whitespace().nth(1).is_some_and(|p| p != "0");
+            current = Some((
+                None,
+                MediaSection {
+                    open,
+                    rtpmaps: Vec::new(),
+                },
+            ));
+        } else if let Some((m, sec)) = &mut current {
+            if let Some(v) = line.strip_prefix("a=mid:") {
+                *m = Some(v.trim().to_string());
+            } else if let Some(rest) = line.strip_prefix("a=rtpmap:") {
+                let mut it = rest.split_ascii_whitespace();
+                if let (Some(Ok(pt)), Some(enc)) = (it.next().map(str::parse::<u8>), it.next()) {
+                    let name = enc.split('/').next().unwrap_or_default();
+                    sec.rtpmaps.push((pt, name.to_string()));
+                }
+            }
+        }
+    }
+    finish(current);
+    found
+}
+
+/// The id the description gives the header extension `uri` in its first `kind` ("audio",
+/// "video") section that has it; `None` when it has none.
+pub fn extmap_id(sdp: &str, kind: &str, uri: &str) -> Option<u8> {
+    let mut in_kind = false;
+    for line in sdp.lines().map(str::trim_end) {
+        if let Some(m) = line.strip_prefix("m=") {
+            in_kind = m.split_ascii_whitespace().next() == Some(kind);
+        } else if in_kind && let Some(rest) = line.strip_prefix("a=extmap:") {
+            let mut it = rest.split_ascii_whitespace();
+            let id = it.next().and_then(|t| t.split('/').next());
+            if it.next() == Some(uri)
+                && let Some(id) = id.and_then(|t| t.parse().ok())
+            {
+                return Some(id);
+            }
+        }
+    }
+    None
+}
+
 /// The SSRCs of the media sections in which the description's author sends (`sendrecv` or
 /// `sendonly`, port not 0): what a publisher still publishes after a renegotiation. `None`
 /// when a sending section names no SSRC (then nothing can be concluded).
@@ -141,6 +226,33 @@ mod tests {
         );
         let nat = rewrite_candidates(&kept, [127, 0, 0, 1].into(), [203, 0, 113, 9].into());
         assert!(nat.contains("203.0.113.9 5000"));
+    }
+
+    #[test]
+    fn media_sections_are_found_by_mid() {
+        let sdp = "v=0\r\nm=audio 9 X 109\r\na=mid:0\r\na=rtpmap:109 opus/48000/2\r\n\
+m=video 0 X 0\r\na=mid:1\r\nm=video 9 X 120\r\na=rtpmap:120 VP8/90000\r\na=mid:2\r\n";
+        let a = media_section(sdp, "0").unwrap_or_default();
+        assert!(a.open && a.has_encoding("OPUS"));
+        assert_eq!(a.rtpmaps, vec![(109, "opus".to_string())]);
+        let rejected = media_section(sdp, "1").unwrap_or_default();
+        assert!(!rejected.open && !rejected.has_encoding("vp8"));
+        assert!(media_section(sdp, "2").is_some_and(|v| v.has_encoding("vp8")));
+        assert_eq!(media_section(sdp, "3"), None);
+    }
+
+    #[test]
+    fn extmap_ids_are_read_per_kind() {
+        let uri = "urn:ietf:params:rtp-hdrext:ssrc-audio-level";
+        let sdp = format!(
+            "v=0\r\nm=video 9 X 120\r\na=extmap:3 {uri}\r\nm=audio 9 X 109\r\na=extmap:2/recvonly urn:x\r\na=extmap:1/sendrecv {uri}\r\n"
+        );
+        assert_eq!(extmap_id(&sdp, "audio", uri), Some(1));
+        assert_eq!(extmap_id(&sdp, "video", uri), Some(3));
+        assert_eq!(
+            extmap_id("m=audio 9 X 0\r\na=extmap:x\r\n", "audio", uri),
+            None
+        );
     }
 
     #[test]

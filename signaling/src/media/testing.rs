@@ -25,7 +25,8 @@ use rtc::rtp;
 use rtc::rtp::extension::HeaderExtension;
 use rtc::rtp::extension::audio_level_extension::AudioLevelExtension;
 use rtc::rtp_transceiver::rtp_sender::{
-    RTCRtpCodingParameters, RTCRtpEncodingParameters, RtpCodecKind,
+    RTCRtpCodec, RTCRtpCodecParameters, RTCRtpCodingParameters, RTCRtpEncodingParameters,
+    RtpCodecKind,
 };
 use rtc::rtp_transceiver::{RTCRtpTransceiverDirection, RTCRtpTransceiverInit};
 use tokio::net::UdpSocket;
@@ -40,8 +41,9 @@ use webrtc::peer_connection::{
 };
 use webrtc::rtp_transceiver::RtpSender;
 
+use super::forward::vp8_keyframe_start;
 use super::observer::{KeyframeRequest, Observer, PeerShared};
-use super::room::{codec, media_engine};
+use super::room::{AUDIO_LEVEL_URI, PT_OPUS, PT_VP8, codec, media_engine_from};
 use super::{MediaConfig, MediaEvent, MediaRoom, ParticipantOptions, sdp};
 
 /// What a client counts.
@@ -49,10 +51,22 @@ use super::{MediaConfig, MediaEvent, MediaRoom, ParticipantOptions, sdp};
 pub struct Received {
     /// (publisher stream id, is video) → RTP packets received.
     pub packets: Mutex<HashMap<(String, bool), u64>>,
+    /// Publisher stream id → his video as a decoder sees it.
+    pub video: Mutex<HashMap<String, Decodable>>,
     tracks: Mutex<Vec<Arc<dyn TrackRemote>>>,
     pub keyframe_requests: AtomicU64,
     pub connected: AtomicBool,
     pub changed: Notify,
+}
+
+/// A received video as a decoder would take it: nothing until a keyframe, frames after.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Decodable {
+    /// When the first keyframe started.
+    pub first_keyframe: Option<Instant>,
+    pub keyframes: u64,
+    /// Frames completed (marker bit) since the first keyframe.
+    pub frames: u64,
 }
 
 struct ClientHandler {
@@ -93,7 +107,18 @@ impl PeerConnectionEventHandler for ClientHandler {
             };
             while let Some(ev) = track.poll().await {
                 match ev {
-                    TrackRemoteEvent::OnRtpPacket(_) => {
+                    TrackRemoteEvent::OnRtpPacket(pkt) => {
+                        if kind == MediaKind::Video {
+                            let mut v = received.video.lock().unwrap();
+                            let d = v.entry(stream.clone()).or_default();
+                            if vp8_keyframe_start(&pkt.payload) {
+                                d.keyframes += 1;
+                                d.first_keyframe.get_or_insert_with(Instant::now);
+                            }
+                            if d.first_keyframe.is_some() && pkt.header.marker {
+                                d.frames += 1;
+                            }
+                        }
                         *received
                             .packets
                             .lock()
@@ -117,15 +142,89 @@ pub struct Sending {
     pub level: AtomicU8,
     /// Video bitrate, bits per second.
     pub video_bps: AtomicU64,
+    /// Keyframes only when asked (a PLI/FIR came) and the first one, as many encoders do,
+    /// instead of one every 2 s.
+    pub keyframes_on_request_only: AtomicBool,
     pub stop: AtomicBool,
     pub sent_audio: AtomicU64,
     pub sent_video: AtomicU64,
+}
+
+/// How a client numbers its codecs. The default is Chrome's (opus 111, VP8 96, the audio
+/// level as the first extension).
+#[derive(Debug, Clone, Copy)]
+pub struct ClientCodecs {
+    /// Opus's payload type; `None`: the client has no Opus (PCMU instead).
+    pub opus: Option<u8>,
+    /// VP8's payload type; `None`: the client has no VP8 (VP9 instead).
+    pub vp8: Option<u8>,
+    /// Another audio extension registered before the audio level, so its id differs from the
+    /// server's.
+    pub shift_extension_ids: bool,
+}
+
+impl Default for ClientCodecs {
+    fn default() -> Self {
+        Self {
+            opus: Some(PT_OPUS),
+            vp8: Some(PT_VP8),
+            shift_extension_ids: false,
+        }
+    }
+}
+
+impl ClientCodecs {
+    /// Firefox's numbering.
+    pub fn firefox() -> Self {
+        Self {
+            opus: Some(109),
+            vp8: Some(120),
+            shift_extension_ids: true,
+        }
+    }
+
+    fn parameters(&self) -> Vec<RTCRtpCodecParameters> {
+        let mut audio = codec(MediaKind::Audio);
+        match self.opus {
+            Some(pt) => audio.payload_type = pt,
+            None => {
+                audio = RTCRtpCodecParameters {
+                    rtp_codec: RTCRtpCodec {
+                        mime_type: "audio/PCMU".into(),
+                        clock_rate: 8000,
+                        channels: 1,
+                        sdp_fmtp_line: String::new(),
+                        rtcp_feedback: vec![],
+                    },
+                    payload_type: 0,
+                }
+            }
+        }
+        let mut video = codec(MediaKind::Video);
+        match self.vp8 {
+            Some(pt) => video.payload_type = pt,
+            None => {
+                video = RTCRtpCodecParameters {
+                    rtp_codec: RTCRtpCodec {
+                        mime_type: "video/VP9".into(),
+                        clock_rate: 90_000,
+                        channels: 0,
+                        sdp_fmtp_line: "profile-id=0".into(),
+                        rtcp_feedback: vec![],
+                    },
+                    payload_type: 98,
+                }
+            }
+        }
+        vec![audio, video]
+    }
 }
 
 /// How a client reaches the SFU. The default is host candidates on 127.0.0.1 and no ICE
 /// servers.
 #[derive(Debug, Clone, Default)]
 pub struct PeerOptions {
+    pub codecs: ClientCodecs,
     /// As the join answer hands them out (TURN with credentials, STUN without).
     pub ice_servers: Vec<IceServer>,
     /// ICE transport policy `relay`: only TURN relay candidates are gathered and used, as a
@@ -136,6 +235,10 @@ pub struct PeerOptions {
 pub struct TestPeer {
     pc: Arc<dyn PeerConnection>,
     pub received: Arc<Received>,
+    /// What the client's own observer saw arrive (audio levels under the client's own
+    /// extension id, RTCP).
+    pub observed: Arc<PeerShared>,
+    codecs: ClientCodecs,
     pub sending: Arc<Sending>,
     audio: Option<Arc<TrackLocalStaticRTP>>,
     video: Option<Arc<TrackLocalStaticRTP>>,
@@ -155,15 +258,19 @@ impl TestPeer {
 
     /// A loopback client with ICE servers and, optionally, relay-only ICE.
     pub async fn with_options(publish: bool, options: PeerOptions) -> Result<Arc<Self>, String> {
-        let (me, registry) = media_engine().map_err(|e| e.to_string())?;
+        let codecs = options.codecs;
+        let mut extensions = Vec::new();
+        if codecs.shift_extension_ids {
+            extensions.push("http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time");
+        }
+        extensions.push(AUDIO_LEVEL_URI);
+        let (me, registry) =
+            media_engine_from(&codecs.parameters(), &extensions).map_err(|e| e.to_string())?;
         let (kf_tx, mut kf_rx) = mpsc::unbounded_channel::<(String, KeyframeRequest)>();
+        let observed = Arc::new(PeerShared::new(Instant::now()));
         let registry = registry.with(
             Slot::from(14_000),
-            Observer::new(
-                "client".into(),
-                Arc::new(PeerShared::new(Instant::now())),
-                kf_tx,
-            ),
+            Observer::new("client".into(), observed.clone(), kf_tx),
         );
         let received = Arc::new(Received::default());
         let r2 = received.clone();
@@ -208,11 +315,15 @@ impl TestPeer {
         let video_ssrc = rand_u32();
         let (mut audio, mut video, mut video_sender) = (None, None, None);
         if publish {
+            let params = codecs.parameters();
             for (kind, ssrc) in [
                 (MediaKind::Audio, audio_ssrc),
                 (MediaKind::Video, video_ssrc),
             ] {
-                let c = codec(kind);
+                let c = match kind {
+                    MediaKind::Audio => params[0].clone(),
+                    MediaKind::Video => params[1].clone(),
+                };
                 let rk = match kind {
                     MediaKind::Audio => RtpCodecKind::Audio,
                     MediaKind::Video => RtpCodecKind::Video,
@@ -254,11 +365,14 @@ impl TestPeer {
         Ok(Arc::new(Self {
             pc,
             received,
+            observed,
+            codecs,
             sending: Arc::new(Sending {
                 audio: AtomicBool::new(false),
                 video: AtomicBool::new(false),
                 level: AtomicU8::new(30),
                 video_bps: AtomicU64::new(500_000),
+                keyframes_on_request_only: AtomicBool::new(false),
                 stop: AtomicBool::new(false),
                 sent_audio: AtomicU64::new(0),
                 sent_video: AtomicU64::new(0),
@@ -376,6 +490,17 @@ impl TestPeer {
             .unwrap_or(0)
     }
 
+    /// `publisher`'s video as a decoder sees it.
+    pub fn video_from(&self, publisher: &str) -> Decodable {
+        self.received
+            .video
+            .lock()
+            .unwrap()
+            .get(publisher)
+            .copied()
+            .unwrap_or_default()
+    }
+
     pub fn received_total(&self) -> u64 {
         self.received.packets.lock().unwrap().values().sum()
     }
@@ -418,13 +543,19 @@ impl TestPeer {
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             let started = Instant::now();
             let mut video_due = Duration::ZERO;
+            let (opus_pt, vp8_pt) = (me.codecs.opus.unwrap_or(0), me.codecs.vp8.unwrap_or(98));
+            let mut answered_requests = 0;
             while !s.stop.load(Ordering::Relaxed) {
                 tick.tick().await;
+                // As a browser does: nothing before the connection (and its SRTP keys) is up.
+                if !me.received.connected.load(Ordering::Acquire) {
+                    continue;
+                }
                 if let Some(a) = &me.audio
                     && s.audio.load(Ordering::Relaxed)
                 {
                     let level = s.level.load(Ordering::Relaxed);
-                    let pkt = rtp_packet(111, aseq, ats, me.audio_ssrc, true, opus_payload());
+                    let pkt = rtp_packet(opus_pt, aseq, ats, me.audio_ssrc, true, opus_payload());
                     let ext = HeaderExtension::AudioLevel(AudioLevelExtension {
                         level,
                         voice: level < 127,
@@ -443,14 +574,21 @@ impl TestPeer {
                     if !s.video.load(Ordering::Relaxed) {
                         continue;
                     }
-                    let key = frame.is_multiple_of(60);
+                    let key = if s.keyframes_on_request_only.load(Ordering::Relaxed) {
+                        let asked = me.keyframe_requests();
+                        let key = frame == 0 || asked > answered_requests;
+                        answered_requests = asked;
+                        key
+                    } else {
+                        frame.is_multiple_of(60)
+                    };
                     frame += 1;
                     let bytes = (s.video_bps.load(Ordering::Relaxed) / 8 / 30) as usize;
                     let bytes = if key { bytes * 3 } else { bytes }.max(200);
                     let n = bytes.div_ceil(1100);
                     for i in 0..n {
                         let payload = vp8_payload(i == 0, key, bytes / n);
-                        let pkt = rtp_packet(96, vseq, vts, me.video_ssrc, i + 1 == n, payload);
+                        let pkt = rtp_packet(vp8_pt, vseq, vts, me.video_ssrc, i + 1 == n, payload);
                         vseq = vseq.wrapping_add(1);
                         if v.write_rtp(pkt).await.is_ok() {
                             s.sent_video.fetch_add(1, Ordering::Relaxed);
@@ -794,7 +932,19 @@ impl Harness {
         options: ParticipantOptions,
         proxy: Option<Arc<Proxy>>,
     ) -> Result<Arc<TestPeer>, String> {
-        let peer = TestPeer::new(options.publish).await?;
+        self.join_with(id, options, proxy, PeerOptions::default())
+            .await
+    }
+
+    /// As [`Harness::join`], with a client built as `peer_options` says (its codec numbering).
+    pub async fn join_with(
+        &self,
+        id: &str,
+        options: ParticipantOptions,
+        proxy: Option<Arc<Proxy>>,
+        peer_options: PeerOptions,
+    ) -> Result<Arc<TestPeer>, String> {
+        let peer = TestPeer::with_options(options.publish, peer_options).await?;
         // Known before the SFU can offer to him or trickle candidates.
         self.entries.lock().unwrap().insert(
             id.to_string(),
@@ -825,6 +975,29 @@ impl Harness {
         if options.publish {
             self.client_offer(id, false).await?;
         }
+        Ok(peer)
+    }
+
+    /// His app restarts: a new client (new peer connection, new DTLS certificate) takes over
+    /// the participant and offers; the SFU is not told otherwise.
+    pub async fn restart_client(&self, id: &str) -> Result<Arc<TestPeer>, String> {
+        let peer = TestPeer::new(true).await?;
+        {
+            let mut e = self.entries.lock().unwrap();
+            let en = e.get_mut(id).ok_or("unknown")?;
+            en.peer = peer.clone();
+            en.proxy = None;
+        }
+        if let Some(mut cands) = peer.take_candidates() {
+            let room = self.room.clone();
+            let id2 = id.to_string();
+            tokio::spawn(async move {
+                while let Some(c) = cands.recv().await {
+                    let _ = room.add_candidate(&id2, c).await;
+                }
+            });
+        }
+        self.client_offer(id, false).await?;
         Ok(peer)
     }
 

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use hongying_proto::signaling::{IceCandidate, MediaKind};
 
-use super::testing::{Harness, Impairment, Proxy, eventually};
+use super::testing::{ClientCodecs, Harness, Impairment, PeerOptions, Proxy, eventually};
 use super::*;
 
 const WAIT: Duration = Duration::from_secs(20);
@@ -80,7 +80,11 @@ async fn two_publishers_receive_each_other_and_the_host_controls_forwarding() {
     assert!(a.request_keyframe("b").await);
     assert!(eventually(WAIT, || b.keyframe_requests() > before).await);
 
-    // Keyframe requests are rate-limited: a burst of ten reaches the publisher as one or two.
+    // Keyframe requests are coalesced, never dropped. b now makes keyframes only when asked:
+    // a burst of ten asks while one is unanswered reaches him once or twice …
+    b.sending
+        .keyframes_on_request_only
+        .store(true, Ordering::Relaxed);
     tokio::time::sleep(Duration::from_millis(600)).await;
     let before = b.keyframe_requests();
     for _ in 0..10 {
@@ -89,6 +93,14 @@ async fn two_publishers_receive_each_other_and_the_host_controls_forwarding() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     let relayed = b.keyframe_requests() - before;
     assert!((1..=2).contains(&relayed), "{relayed} relayed");
+    // … and an ask right after his keyframe answered it is relayed too (it used to be dropped
+    // for 500 ms, and a publisher that waits to be asked then sent none).
+    let before = b.keyframe_requests();
+    assert!(a.request_keyframe("b").await);
+    assert!(eventually(WAIT, || b.keyframe_requests() > before).await);
+    b.sending
+        .keyframes_on_request_only
+        .store(false, Ordering::Relaxed);
 
     // The host mutes b's audio: a stops getting it though b keeps sending; video flows on.
     h.room.set_muted("b", MediaKind::Audio, true).await.unwrap();
@@ -512,4 +524,251 @@ async fn next_offer(
     })
     .await
     .unwrap()
+}
+
+fn numbered(opus: Option<u8>, vp8: Option<u8>) -> PeerOptions {
+    PeerOptions {
+        codecs: ClientCodecs {
+            opus,
+            vp8,
+            shift_extension_ids: true,
+        },
+        ..PeerOptions::default()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn receivers_get_media_in_the_numbering_they_negotiated() {
+    let h = Harness::start(config());
+    // Chrome's numbering, Firefox's, and opus on 96 with VP8 on 97 (the server's VP8 number).
+    let chrome = h.join("chrome", BOTH, None).await.unwrap();
+    let firefox = h
+        .join_with(
+            "firefox",
+            BOTH,
+            None,
+            PeerOptions {
+                codecs: ClientCodecs::firefox(),
+                ..PeerOptions::default()
+            },
+        )
+        .await
+        .unwrap();
+    let odd = h
+        .join_with("odd", BOTH, None, numbered(Some(96), Some(97)))
+        .await
+        .unwrap();
+    let all = [("chrome", &chrome), ("firefox", &firefox), ("odd", &odd)];
+    for (_, p) in all {
+        p.sending.audio.store(true, Ordering::Relaxed);
+        p.sending.video.store(true, Ordering::Relaxed);
+        p.start_sending();
+    }
+    for (who, p) in all {
+        for (from, _) in all {
+            if from == who {
+                continue;
+            }
+            assert!(
+                eventually(WAIT, || p.received_from(from, MediaKind::Audio) > 20
+                    && p.video_from(from).frames > 10)
+                .await,
+                "{who} from {from}: {:?} {:?}",
+                p.received.packets.lock().unwrap(),
+                p.video_from(from)
+            );
+        }
+    }
+    // The audio level reaches each under his own extension id (the speaker detector of a
+    // client reads it there).
+    for (who, p) in all {
+        p.observed.take_levels();
+        assert!(
+            eventually(WAIT, || !p.observed.take_levels().is_empty()).await,
+            "{who} gets no audio levels"
+        );
+    }
+    let stats = h.room.stats().await;
+    assert_eq!(stats.write_errors, 0, "{stats:?}");
+    assert_eq!(h.count_events(|e| matches!(e, MediaEvent::Error { .. })), 0);
+    for (_, p) in all {
+        p.close().await;
+    }
+    h.room.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_receiver_without_a_common_codec_is_told_and_gets_the_rest() {
+    let h = Harness::start(config());
+    let publisher = h.join("pub", BOTH, None).await.unwrap();
+    publisher.sending.audio.store(true, Ordering::Relaxed);
+    publisher.sending.video.store(true, Ordering::Relaxed);
+    publisher.start_sending();
+    // Both tracks offered at once: a webrtc-rs client answering an offer whose only section it
+    // rejects leaves out its ICE credentials, which is not what this test is about.
+    assert!(published(&h, 2).await);
+    let receive_only = ParticipantOptions {
+        publish: false,
+        subscribe: true,
+        audio_only: false,
+    };
+    // No VP8 (VP9 only): told about video, hears the audio.
+    let no_vp8 = h
+        .join_with("no_vp8", receive_only, None, numbered(Some(109), None))
+        .await
+        .unwrap();
+    // A publisher without Opus (PCMU only): told about audio, sees the video.
+    let no_opus = h
+        .join_with("no_opus", BOTH, None, numbered(None, Some(120)))
+        .await
+        .unwrap();
+    let told = |who: &'static str, what: &'static str| {
+        move |e: &MediaEvent| {
+            matches!(e, MediaEvent::Error { participant, error: MediaError::NoCommonCodec(k) }
+                if participant == who && k == what)
+        }
+    };
+    assert!(
+        h.wait_event(WAIT, told("no_vp8", "视频")).await,
+        "{:?}",
+        h.events.lock().unwrap()
+    );
+    assert!(
+        h.wait_event(WAIT, told("no_opus", "音频")).await,
+        "{:?}",
+        h.events.lock().unwrap()
+    );
+    let e = MediaError::NoCommonCodec("视频".into());
+    assert_eq!(e.code(), "no_common_codec");
+    assert!(e.to_string().contains("VP8"));
+    assert!(eventually(WAIT, || no_vp8.received_from("pub", MediaKind::Audio) > 20).await);
+    assert!(eventually(WAIT, || no_opus.video_from("pub").frames > 10).await);
+    // Told once each, and nothing written that his connection would refuse.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(h.count_events(told("no_vp8", "视频")), 1);
+    assert_eq!(no_vp8.received_from("pub", MediaKind::Video), 0);
+    assert_eq!(h.room.stats().await.write_errors, 0);
+    for p in [&publisher, &no_vp8, &no_opus] {
+        p.close().await;
+    }
+    h.room.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_subscriber_decodes_every_publisher_within_two_seconds_of_joining() {
+    let h = Harness::start(config());
+    // Publishers whose encoders make a keyframe only when asked (and their first one).
+    let mut publishers = Vec::new();
+    for id in ["p1", "p2", "p3"] {
+        let p = h.join(id, BOTH, None).await.unwrap();
+        p.sending
+            .keyframes_on_request_only
+            .store(true, Ordering::Relaxed);
+        p.sending.audio.store(true, Ordering::Relaxed);
+        p.sending.video.store(true, Ordering::Relaxed);
+        p.start_sending();
+        publishers.push((id, p));
+    }
+    let receive_only = ParticipantOptions {
+        publish: false,
+        subscribe: true,
+        audio_only: false,
+    };
+    let mut slowest = Duration::ZERO;
+    for n in 0..20 {
+        let id = format!("s{n}");
+        let started = std::time::Instant::now();
+        let s = h.join(&id, receive_only, None).await.unwrap();
+        let decodes = |s: &testing::TestPeer| {
+            publishers.iter().all(|(p, _)| {
+                let v = s.video_from(p);
+                v.first_keyframe.is_some() && v.frames >= 5
+            })
+        };
+        let ok = eventually(Duration::from_secs(2), || decodes(&s)).await;
+        let took = started.elapsed();
+        assert!(
+            ok && took <= Duration::from_secs(2),
+            "subscriber {n} after {took:?}: {:?}",
+            publishers
+                .iter()
+                .map(|(p, _)| (p, s.video_from(p)))
+                .collect::<Vec<_>>()
+        );
+        slowest = slowest.max(took);
+        // Some stay (the publishers' fan-out grows), the rest leave.
+        if n % 4 != 0 {
+            h.room.remove_participant(&id).await;
+            s.close().await;
+        }
+    }
+    eprintln!("slowest subscriber decoded everyone after {slowest:?}");
+    // The publishers were asked, not flooded: coalesced requests, a few per join at most.
+    let stats = h.room.stats().await;
+    assert!(stats.keyframe_requests <= 20 * 3 * 4, "{stats:?}");
+    assert_eq!(stats.write_errors, 0, "{stats:?}");
+    for (_, p) in &publishers {
+        p.close().await;
+    }
+    h.room.close().await;
+}
+
+async fn published(h: &Harness, n: usize) -> bool {
+    for _ in 0..200 {
+        if h.room.stats().await.published_tracks == n {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    false
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_peer_connection_after_an_app_restart_replaces_the_old_one() {
+    let h = Harness::start(config());
+    let a = h.join("a", BOTH, None).await.unwrap();
+    let b = h.join("b", BOTH, None).await.unwrap();
+    for p in [&a, &b] {
+        p.sending.audio.store(true, Ordering::Relaxed);
+        p.sending.video.store(true, Ordering::Relaxed);
+        p.start_sending();
+    }
+    assert!(h.wait_event(WAIT, proven("a")).await);
+    assert!(eventually(WAIT, || b.received_from("a", MediaKind::Audio) > 20).await);
+    // The host muted a's video before; the restart must not undo it.
+    h.room.set_muted("a", MediaKind::Video, true).await.unwrap();
+
+    // a's app restarts: the old connection goes silent, a new one (new certificate) offers.
+    a.close().await;
+    let a2 = h.restart_client("a").await.unwrap();
+    a2.sending.audio.store(true, Ordering::Relaxed);
+    a2.sending.video.store(true, Ordering::Relaxed);
+    a2.start_sending();
+    assert!(
+        eventually(WAIT, || a2.received.connected.load(Ordering::Relaxed)).await,
+        "the new connection never connected"
+    );
+    let before = b.received_from("a", MediaKind::Audio);
+    assert!(
+        eventually(WAIT, || b.received_from("a", MediaKind::Audio)
+            > before + 25)
+        .await
+    );
+    assert!(eventually(WAIT, || a2.received_from("b", MediaKind::Audio) > 25).await);
+    assert!(eventually(WAIT, || a2.video_from("b").frames > 10).await);
+    // Same participant, present throughout, still video-muted by the host.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        h.count_events(lost("a")),
+        0,
+        "{:?}",
+        h.events.lock().unwrap()
+    );
+    assert_eq!(h.room.stats().await.participants, 2);
+    let video = b.received_from("a", MediaKind::Video);
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    assert_eq!(b.received_from("a", MediaKind::Video), video);
+    a2.close().await;
+    b.close().await;
+    h.room.close().await;
 }

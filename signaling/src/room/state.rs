@@ -994,6 +994,9 @@ impl<H: RoomHooks> Room<H> {
                 }
                 self.updated(&participant);
             }
+            MediaEvent::Error { participant, error } => {
+                self.send_to(&participant, hook_error(error.code(), &error.to_string()));
+            }
         }
     }
 }
