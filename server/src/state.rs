@@ -138,15 +138,24 @@ impl AppState {
         T: Send + 'static,
     {
         let now = self.clock.now();
-        self.db
+        let (out, to_close) = self
+            .db
             .run(move |c| {
+                let sockets = crate::accounts::revocation::SocketsToClose::default();
                 let ctx = crate::orgs::Ctx {
                     principal: &principal,
                     meta: &meta,
                     now,
+                    sockets: &sockets,
                 };
-                f(c, &ctx)
+                let out = f(c, &ctx)?;
+                Ok::<_, crate::error::AppError>((out, sockets.take()))
             })
-            .await
+            .await?;
+        // After the commit: a socket closed for a change that rolled back would be a lie.
+        for (account_id, reason) in to_close {
+            self.signaling.end_account(&account_id, reason);
+        }
+        Ok(out)
     }
 }

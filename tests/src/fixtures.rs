@@ -173,10 +173,12 @@ impl TestApp {
             let mut conn = state.db.get().unwrap();
             let principal = hongying_server::orgs::system_principal();
             let meta = hongying_server::auth::principal::RequestMeta::default();
+            let sockets = Default::default();
             let ctx = hongying_server::orgs::Ctx {
                 principal: &principal,
                 meta: &meta,
                 now: state.clock.now(),
+                sockets: &sockets,
             };
             hongying_server::orgs::service::create(&mut conn, &ctx, req)
                 .unwrap()

@@ -21,6 +21,7 @@ mod minutes;
 mod motions;
 mod orgs;
 mod readme;
+mod revocation;
 mod seed;
 mod services;
 mod signaling;

@@ -6,6 +6,7 @@ use hongying_proto::auth::{
 };
 use serde_json::json;
 
+use super::revocation;
 use super::session::{self, Issued, secret_hash};
 use super::{Client, cpu};
 use crate::auth::{Principal, password};
@@ -70,6 +71,11 @@ pub async fn login(
         .db
         .run(move |c| {
             write_tx(c, |c| {
+                // After the password, like the status: only the owner learns why.
+                if let Some(refused) = revocation::sign_in_refusal(c, account.member_id.as_deref())?
+                {
+                    return Err(refused);
+                }
                 let issued = session::open(c, &account.id, &device_id, ttl, now)?;
                 let mut entry =
                     session_entry("session.login", &account.id, &issued.family_id, &client);
@@ -127,9 +133,12 @@ fn rotate(
     if row.expires_at <= now || row.device_id != device_id {
         return Err(AppError::InvalidRefreshToken);
     }
-    let active = store::find(c, &row.account_id)?.is_some_and(|a| a.status == STATUS_ACTIVE);
-    if !active {
+    let account = store::find(c, &row.account_id)?.filter(|a| a.status == STATUS_ACTIVE);
+    let Some(account) = account else {
         return Err(AppError::AccountInactive);
+    };
+    if let Some(refused) = revocation::sign_in_refusal(c, account.member_id.as_deref())? {
+        return Err(refused);
     }
     let issued = session::add_token(c, &row.account_id, &row.family_id, &row.device_id, ttl, now)?;
     Ok(Ok(issued))

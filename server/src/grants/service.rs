@@ -5,6 +5,7 @@ use hongying_proto::grants::{CreateGrant, GrantListQuery, GrantRole, RoleGrant};
 use hongying_proto::{ErrorCode, Page};
 use serde_json::json;
 
+use crate::accounts::revocation::EndReason;
 use crate::auth::{Principal, Role};
 use crate::authz::require_manage_org;
 use crate::db::schema::role_grants;
@@ -157,6 +158,9 @@ pub fn revoke(conn: &mut AnyConnection, ctx: &Ctx<'_>, id: &str) -> AppResult<Ro
                 json!({ "revoked_at": ctx.now.and_utc(), "revoked_by": ctx.principal.account_id }),
             ),
         )?;
+        // Requests read grants anew; a socket's join token carries the grants it was
+        // issued with, so his sockets close and reconnect with what he holds now.
+        ctx.sockets.push(&grant.account_id, EndReason::GrantEnded);
         let name = store::account_name(c, &grant.account_id)?.unwrap_or_default();
         to_proto(
             GrantRow {

@@ -9,6 +9,7 @@ use hongying_proto::transfers::{
 };
 use hongying_proto::{ErrorCode, Problem};
 
+use crate::accounts::revocation::SocketsToClose;
 use crate::auth::Principal;
 use crate::auth::principal::RequestMeta;
 use crate::error::{AppError, AppResult};
@@ -102,10 +103,16 @@ pub async fn act_on_transfer(
 ) -> AppResult<web::Json<Transfer>> {
     let now = state.clock.now();
     let (id, req) = (id.into_inner(), body.0);
-    let t = with_letters(&state, move |c, _, policy| {
-        crate::transfers::service::act(c, &principal, &meta, policy, &id, &req, now)
+    let (t, to_close) = with_letters(&state, move |c, _, policy| {
+        let sockets = SocketsToClose::default();
+        let t =
+            crate::transfers::service::act(c, &principal, &meta, policy, &id, &req, now, &sockets)?;
+        Ok((t, sockets.take()))
     })
     .await?;
+    for (account_id, reason) in to_close {
+        state.signaling.end_account(&account_id, reason);
+    }
     Ok(web::Json(t))
 }
 

@@ -6,12 +6,13 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
-use hongying_proto::signaling::{PROTOCOL_VERSION, ServerFrame, ServerMsg};
+use hongying_proto::signaling::{ErrorFrame, PROTOCOL_VERSION, ServerFrame, ServerMsg};
 use hongying_signaling::cluster::{Bus, LocalBus, LocalPresence, Presence};
 use hongying_signaling::room::{Outbox, Registry, RoomConfig};
 use serde::{Deserialize, Serialize};
 
 use super::hooks::{ConsultationHooks, DbHooks, MeetingHooks};
+use crate::accounts::revocation::EndReason;
 use crate::config::Config;
 use crate::db::Db;
 use crate::state::Clock;
@@ -54,6 +55,17 @@ struct Addressed {
 
 const ROOM_EVENTS: &str = "room-events";
 
+/// An account whose access ended: every node closes the sockets it holds for it.
+#[derive(Serialize, Deserialize)]
+struct AccountEnded {
+    account_id: String,
+    reason: String,
+    /// When it ended, in unix milliseconds of the service clock.
+    at_ms: i64,
+}
+
+const ACCOUNT_EVENTS: &str = "account-events";
+
 pub struct Signaling {
     pub node_id: String,
     pub registry: Registry<DbHooks>,
@@ -61,6 +73,11 @@ pub struct Signaling {
     conns: Mutex<Conns>,
     next_id: AtomicU64,
     max_per_account: usize,
+    clock: Clock,
+    /// Accounts whose access ended lately: when, and why. A join token issued before
+    /// that carries grants he may no longer hold; kept as long as a join token lives.
+    ended: Mutex<HashMap<String, (i64, EndReason)>>,
+    join_ttl_ms: i64,
 }
 
 /// A refused connection: the account has as many sockets as allowed.
@@ -86,7 +103,10 @@ impl Signaling {
                 policy: config.meetings.clone(),
                 merge_within: chrono::Duration::milliseconds(sig.resume_window_ms as i64),
             },
-            consultations: ConsultationHooks { db, clock },
+            consultations: ConsultationHooks {
+                db,
+                clock: clock.clone(),
+            },
         };
         // One node: presence and bus in memory. The Redis implementations (several nodes)
         // are chosen here too, once, when they exist; nothing else names them.
@@ -110,6 +130,9 @@ impl Signaling {
             conns: Mutex::default(),
             next_id: AtomicU64::new(1),
             max_per_account: sig.max_connections_per_account,
+            clock,
+            ended: Mutex::default(),
+            join_ttl_ms: (config.auth.join_ttl_secs as i64).saturating_mul(1000),
         }
     }
 
@@ -125,9 +148,106 @@ impl Signaling {
         }
     }
 
+    /// Closes every socket of the account, on whichever node it is open, telling it why:
+    /// his membership or a grant ended (see [`crate::accounts::revocation`]).
+    pub fn end_account(&self, account_id: &str, reason: EndReason) {
+        let msg = AccountEnded {
+            account_id: account_id.to_string(),
+            reason: reason.as_str().to_string(),
+            at_ms: self.clock.now().and_utc().timestamp_millis(),
+        };
+        // Here at once, not only when the bus comes round: the next request may be a
+        // join with a token from before.
+        self.remember_ended(account_id, msg.at_ms, reason);
+        match serde_json::to_vec(&msg) {
+            Ok(payload) => self.bus.publish(ACCOUNT_EVENTS, payload),
+            Err(e) => tracing::error!(error = %e, "encoding an account event failed"),
+        }
+    }
+
+    fn remember_ended(&self, account_id: &str, at_ms: i64, reason: EndReason) {
+        let mut ended = self.ended.lock().unwrap_or_else(PoisonError::into_inner);
+        let oldest = at_ms - self.join_ttl_ms;
+        ended.retain(|_, (t, _)| *t >= oldest);
+        ended.insert(account_id.to_string(), (at_ms, reason));
+    }
+
+    /// Why a join token of this account issued at `iat_ms` (unix milliseconds) no longer
+    /// holds: his access changed after its issue.
+    pub fn join_token_outdated(&self, account_id: &str, iat_ms: i64) -> Option<EndReason> {
+        let ended = self.ended.lock().unwrap_or_else(PoisonError::into_inner);
+        let (at_ms, reason) = ended.get(account_id)?;
+        (iat_ms <= *at_ms).then_some(*reason)
+    }
+
+    /// The sockets of this node: an error frame naming the reason, then `closed`, which
+    /// the socket answers by leaving its room and closing (see the session).
+    fn close_account_here(&self, account_id: &str, reason: EndReason) -> usize {
+        let c = self.conns();
+        let Some(ids) = c.per_account.get(account_id) else {
+            return 0;
+        };
+        let error = Arc::new(ServerFrame {
+            v: PROTOCOL_VERSION,
+            id: None,
+            seq: None,
+            msg: ServerMsg::Error(ErrorFrame {
+                code: reason.as_str().into(),
+                message: reason.message_zh().into(),
+            }),
+        });
+        let closed = Arc::new(ServerFrame {
+            v: PROTOCOL_VERSION,
+            id: None,
+            seq: None,
+            msg: ServerMsg::Closed {
+                reason: reason.as_str().into(),
+            },
+        });
+        ids.iter()
+            .filter_map(|id| c.by_id.get(id))
+            .filter(|conn| {
+                conn.outbox.send(error.clone()).is_ok() && conn.outbox.send(closed.clone()).is_ok()
+            })
+            .count()
+    }
+
     /// Applies the room events of the bus to the rooms living on this node; runs for the
     /// life of the node.
     pub fn listen(self: &Arc<Self>) {
+        let mut accounts = self.bus.subscribe(ACCOUNT_EVENTS);
+        let me = Arc::downgrade(self);
+        tokio::spawn(async move {
+            loop {
+                let payload = match accounts.recv().await {
+                    Ok(p) => p,
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+                        tracing::warn!(n, "account events lost: the listener fell behind");
+                        continue;
+                    }
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+                };
+                let Some(me) = me.upgrade() else { return };
+                let Ok(AccountEnded {
+                    account_id,
+                    reason,
+                    at_ms,
+                }) = serde_json::from_slice(&payload)
+                else {
+                    tracing::warn!("an undecodable account event on the bus");
+                    continue;
+                };
+                let Some(reason) = EndReason::parse(&reason) else {
+                    continue;
+                };
+                me.remember_ended(&account_id, at_ms, reason);
+                let n = me.close_account_here(&account_id, reason);
+                if n > 0 {
+                    tracing::info!(%account_id, reason = reason.as_str(), sockets = n,
+                        "access ended: sockets closed");
+                }
+            }
+        });
         let mut rx = self.bus.subscribe(ROOM_EVENTS);
         let me = Arc::downgrade(self);
         tokio::spawn(async move {

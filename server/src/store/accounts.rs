@@ -92,6 +92,26 @@ pub fn find_by_member(
         .optional()
 }
 
+/// Every account linked to a roster member (one today; the schema allows more).
+pub fn ids_of_member(conn: &mut AnyConnection, member_id: &str) -> QueryResult<Vec<String>> {
+    accounts::table
+        .filter(accounts::member_id.eq(member_id))
+        .select(accounts::id)
+        .load(conn)
+}
+
+/// The roster standing of a member: status and whether 停止党籍 is set.
+pub fn member_standing(
+    conn: &mut AnyConnection,
+    member_id: &str,
+) -> QueryResult<Option<(String, bool)>> {
+    members::table
+        .find(member_id)
+        .select((members::status, members::membership_stopped))
+        .first(conn)
+        .optional()
+}
+
 /// Sets a new password hash (and, for activation, the status).
 pub fn set_password(
     conn: &mut AnyConnection,

@@ -115,3 +115,13 @@ pub fn list_for_org(
     }
     q.load(conn)
 }
+
+/// The live grants of an account.
+pub fn live_for_account(conn: &mut AnyConnection, account_id: &str) -> QueryResult<Vec<GrantRow>> {
+    role_grants::table
+        .filter(role_grants::account_id.eq(account_id))
+        .filter(role_grants::revoked_at.is_null())
+        .order(role_grants::id.asc())
+        .select(GrantRow::as_select())
+        .load(conn)
+}
