@@ -167,6 +167,7 @@ pub async fn start_with_state(state: AppState) -> anyhow::Result<Running> {
     let jobs = vec![
         tokio::spawn(purge_idempotency_keys(state.clone())),
         tokio::spawn(sweep_service_questions(state.clone())),
+        tokio::spawn(expire_grants(state.clone())),
         tokio::spawn(crate::signaling::notice_feed::run(state.clone())),
     ];
     tracing::info!(%addr, ?metrics_addr, backend = ?state.db.backend(), "hongying listening");
@@ -232,6 +233,27 @@ async fn purge_idempotency_keys(state: AppState) {
             Ok(n) if n > 0 => tracing::debug!(n, "purged expired idempotency keys"),
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "purging idempotency keys failed"),
+        }
+    }
+}
+
+/// Grants past their `expires_at`: stamped revoked (audited) and their holders' sockets
+/// closed.
+async fn expire_grants(state: AppState) {
+    let every = Duration::from_secs(state.config.auth.grant_sweep_interval_secs.max(1));
+    let mut tick = tokio::time::interval(every);
+    loop {
+        tick.tick().await;
+        let system = crate::orgs::system_principal();
+        let expired = state
+            .run_as(system, Default::default(), |c, ctx| {
+                crate::grants::service::expire_due(c, ctx)
+            })
+            .await;
+        match expired {
+            Ok(n) if n > 0 => tracing::info!(n, "expired grants revoked"),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "expiring grants failed"),
         }
     }
 }

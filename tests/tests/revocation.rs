@@ -170,7 +170,13 @@ fn congress() -> Value {
 /// `member_a1a`, holds branch_secretary there, logged in with a password, and sits in
 /// the meeting's room; a bystander of the same branch sits there too.
 async fn world() -> World {
-    let app = TestApp::spawn().await;
+    world_with(None).await
+}
+
+/// [`world`], the subject's secretary grant ending at `grant_expires_at` when given, and
+/// expired grants swept every second.
+async fn world_with(grant_expires_at: Option<&str>) -> World {
+    let app = TestApp::spawn_with(|c| c.auth.grant_sweep_interval_secs = 1).await;
     let tree = app.seed_city_tree().await;
     let branch = tree.branch_a1a.clone();
     let super_admin = app.super_admin().await;
@@ -194,6 +200,7 @@ async fn world() -> World {
             "/api/v1/grants",
             Some(json!({
                 "account_id": fixture.account_id, "role": "branch_secretary", "org_id": branch,
+                "expires_at": grant_expires_at,
             })),
         )
         .await,
@@ -681,6 +688,94 @@ async fn a_revoked_grant_ends_its_powers_and_its_sockets_at_once() {
             .await;
         assert_eq!(role_in_room(&joined), "member", "{joined}");
         ws.leave_socket().await;
+    }
+    assert_bystander_unaffected(&mut w).await;
+}
+
+#[tokio::test]
+async fn an_expired_grant_stops_at_its_instant_and_its_sockets_close() {
+    // The test clock starts at 2026-11-28T02:00:00Z; the grant runs two minutes.
+    let mut w = world_with(Some("2026-11-28T02:02:00Z")).await;
+    let app = &w.app;
+    let g = ok_json(
+        call(
+            app,
+            &w.super_admin,
+            Method::GET,
+            &format!("/api/v1/orgs/{}/grants", w.branch),
+            None,
+        )
+        .await,
+        200,
+    )
+    .await;
+    let mine = g["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["id"] == w.subject.grant_id.as_str())
+        .unwrap();
+    assert_eq!(mine["expires_at"], "2026-11-28T02:02:00Z", "{g}");
+    // A grant that would end before it starts is refused.
+    let r = call(
+        app,
+        &w.super_admin,
+        Method::POST,
+        "/api/v1/grants",
+        Some(json!({
+            "account_id": w.bystander.caller.account_id, "role": "branch_committee",
+            "org_id": w.branch, "expires_at": "2026-11-28T01:00:00Z",
+        })),
+    )
+    .await;
+    expect_problem(r, 422, "validation_failed").await;
+
+    app.state.clock.advance(chrono::Duration::minutes(3));
+    // Requests stop honouring it at once, before any sweep.
+    expect_problem(
+        call(
+            app,
+            &w.subject.access,
+            Method::POST,
+            &format!("/api/v1/orgs/{}/meetings", w.branch),
+            Some(congress()),
+        )
+        .await,
+        403,
+        "forbidden",
+    )
+    .await;
+    // The sweep stamps it revoked and closes his socket.
+    assert_closed_for(&mut w.subject.socket, "grant_ended").await;
+    assert_spare_join_token_refused(&w, &w.subject.access, "grant_ended").await;
+    let expired = audit_rows(app, "grant.expire").await;
+    assert_eq!(expired.len(), 1, "{expired:?}");
+    assert_eq!(expired[0].0, w.subject.grant_id);
+    assert_eq!(
+        live_grants(app, &w.subject.account_id).await,
+        vec![("member".to_string(), Some(w.branch.clone()))]
+    );
+    // Refresh and a new login: a member still, no longer the secretary.
+    let (refreshed, _) = pair(
+        refresh(app, &w.subject.refresh).await,
+        &w.subject.account_id,
+    )
+    .await;
+    let (fresh, _) = pair(login(app, &w.subject.phone).await, &w.subject.account_id).await;
+    for who in [&refreshed, &fresh] {
+        expect_problem(
+            call(
+                app,
+                who,
+                Method::POST,
+                &format!("/api/v1/orgs/{}/meetings", w.branch),
+                Some(congress()),
+            )
+            .await,
+            403,
+            "forbidden",
+        )
+        .await;
     }
     assert_bystander_unaffected(&mut w).await;
 }

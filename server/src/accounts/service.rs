@@ -298,6 +298,7 @@ pub async fn change_password(
 /// The caller's profile: who they are, their masked phone, roles and branch.
 pub async fn me(state: &AppState, principal: Principal) -> Result<Me, AppError> {
     let pii = state.pii.clone();
+    let now = state.clock.now();
     state
         .db
         .run(move |c| {
@@ -309,7 +310,7 @@ pub async fn me(state: &AppState, principal: Principal) -> Result<Me, AppError> 
             let kind = AccountKind::parse(&account.kind).ok_or_else(|| {
                 AppError::Internal(anyhow::anyhow!("account kind {:?} unknown", account.kind))
             })?;
-            let grants = store::grants_with_org_names(c, &account.id)?
+            let grants = store::grants_with_org_names(c, &account.id, now)?
                 .into_iter()
                 .map(|g| MeGrant {
                     role: g.role,

@@ -198,11 +198,17 @@ pub struct GrantRow {
 pub fn grants_with_org_names(
     conn: &mut AnyConnection,
     account_id: &str,
+    now: NaiveDateTime,
 ) -> QueryResult<Vec<GrantRow>> {
     role_grants::table
         .left_join(organizations::table.on(role_grants::org_id.eq(organizations::id.nullable())))
         .filter(role_grants::account_id.eq(account_id))
         .filter(role_grants::revoked_at.is_null())
+        .filter(
+            role_grants::expires_at
+                .is_null()
+                .or(role_grants::expires_at.gt(now)),
+        )
         .order(role_grants::granted_at.asc())
         .select((
             role_grants::role,

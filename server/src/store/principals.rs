@@ -56,9 +56,15 @@ pub fn load(
     if member_status.as_deref() == Some("removed") || stopped == Some(true) {
         return Ok(None);
     }
+    // An expired grant stops here at its instant; the sweep stamps it revoked later.
     let grants = role_grants::table
         .filter(role_grants::account_id.eq(&account_id))
         .filter(role_grants::revoked_at.is_null())
+        .filter(
+            role_grants::expires_at
+                .is_null()
+                .or(role_grants::expires_at.gt(now)),
+        )
         .select((role_grants::role, role_grants::org_id))
         .load::<(String, Option<String>)>(conn)?
         .into_iter()
