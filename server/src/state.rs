@@ -3,10 +3,6 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 
-use actix_web::HttpRequest;
-use actix_web::http::header;
-use sha2::{Digest, Sha256};
-
 use crate::auth::keys::KeySet;
 use crate::auth::tokens::TokenService;
 use crate::config::Config;
@@ -100,22 +96,6 @@ impl AppState {
 
     pub fn is_draining(&self) -> bool {
         self.draining.load(Ordering::SeqCst)
-    }
-
-    /// Who a request speaks for, to scope idempotency keys: a digest of its bearer
-    /// credential, or `anonymous`.
-    pub fn principal_of(&self, req: &HttpRequest) -> String {
-        match req
-            .headers()
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-        {
-            Some(auth) => format!(
-                "cred:{}",
-                hex::encode(&Sha256::digest(auth.as_bytes())[..16])
-            ),
-            None => "anonymous".into(),
-        }
     }
 }
 

@@ -10,7 +10,6 @@ use std::time::Duration;
 
 use diesel::prelude::*;
 use hongying_server::auth::Role;
-use hongying_server::crypto::pii::Field;
 use hongying_server::db::schema::{accounts, audit_log, organizations, role_grants};
 use hongying_tests::fixtures::{Caller, CityTree};
 use hongying_tests::reqwest::{Method, Response};
@@ -98,26 +97,6 @@ async fn pair(resp: Response, account_id: &str) -> (Caller, String) {
     )
 }
 
-/// Gives the account a known phone and password, as an activation would.
-async fn with_password(app: &TestApp, account_id: &str, phone: &str) {
-    let state = app.state.clone();
-    let (id, phone) = (account_id.to_string(), phone.to_string());
-    tokio::task::spawn_blocking(move || {
-        let hash = hongying_server::auth::password::hash(PASSWORD).unwrap();
-        let mut c = state.db.get().unwrap();
-        diesel::update(accounts::table.find(&id))
-            .set((
-                accounts::phone_enc.eq(state.pii.encrypt(Field::Phone, &id, &phone).unwrap()),
-                accounts::phone_bidx.eq(state.pii.blind_index(Field::Phone, &phone)),
-                accounts::password_hash.eq(hash),
-            ))
-            .execute(&mut c)
-            .unwrap();
-    })
-    .await
-    .unwrap();
-}
-
 /// `(target_id, after_json)` of the audit rows with `action`.
 async fn audit_rows(app: &TestApp, action: &str) -> Vec<(String, Value)> {
     let state = app.state.clone();
@@ -191,7 +170,8 @@ async fn world_with(grant_expires_at: Option<&str>) -> World {
         )
         .await;
     let phone = "13700137000".to_string();
-    with_password(&app, &fixture.account_id, &phone).await;
+    app.set_password(&fixture.account_id, &phone, PASSWORD)
+        .await;
     let g = ok_json(
         call(
             &app,
