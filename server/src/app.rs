@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServerHandle, ServiceFactory, ServiceRequest, ServiceResponse};
-use actix_web::middleware::{Compress, from_fn};
+use actix_web::http::header;
+use actix_web::middleware::{Compress, DefaultHeaders, from_fn};
 use actix_web::{App, Error, HttpResponse, HttpServer, web};
 use anyhow::Context;
 use tracing_actix_web::TracingLogger;
@@ -58,6 +59,9 @@ pub fn build_app(
         .app_data(web::Data::new(table))
         .default_service(web::to(no_route))
         .wrap(from_fn(crate::http::idempotency::idempotency))
+        // Every answer means the type it declares: the HTML pages (letters, minutes,
+        // verdicts) and the JSON alike must not be sniffed into something else.
+        .wrap(DefaultHeaders::new().add((header::X_CONTENT_TYPE_OPTIONS, "nosniff")))
         .wrap(from_fn(problem_fallback))
         .wrap(from_fn(crate::http::metrics::record))
         .wrap(Compress::default())

@@ -359,6 +359,9 @@ pub struct TransfersConfig {
     /// code on a printed letter carries `<this>/api/v1/letters/verify/<token>`. Unset, it
     /// carries the path alone.
     pub public_base_url: Option<String>,
+    /// Public letter checks (`GET /letters/verify/{token}`, no login) a client address
+    /// may make per minute; 0 turns the limit off.
+    pub verify_per_address_per_minute: u32,
 }
 
 impl TransfersConfig {
@@ -372,6 +375,7 @@ impl Default for TransfersConfig {
             letter_validity_within_city_days: 10,
             letter_validity_outside_days: 30,
             public_base_url: None,
+            verify_per_address_per_minute: 60,
         }
     }
 }

@@ -52,6 +52,8 @@ pub struct AppState {
     pub login_limiter: Arc<LoginLimiter>,
     /// 服务面对面 self-registrations per client address.
     pub registration_limiter: Arc<LoginLimiter>,
+    /// Public letter checks per client address.
+    pub verify_limiter: Arc<LoginLimiter>,
     /// This node's sockets and meeting rooms.
     pub signaling: Arc<crate::signaling::hub::Signaling>,
 }
@@ -70,6 +72,10 @@ impl AppState {
         let login_limiter = Arc::new(LoginLimiter::new(&config.auth, clock.clone()));
         let registration_limiter = Arc::new(LoginLimiter::registrations(
             config.services.registrations_per_address_per_hour,
+            clock.clone(),
+        ));
+        let verify_limiter = Arc::new(LoginLimiter::per_address(
+            config.transfers.verify_per_address_per_minute,
             clock.clone(),
         ));
         // Computed once, off the start-up path, so the first login for an unknown phone
@@ -91,6 +97,7 @@ impl AppState {
             draining: Arc::new(AtomicBool::new(false)),
             login_limiter,
             registration_limiter,
+            verify_limiter,
         })
     }
 

@@ -204,6 +204,7 @@ pub async fn print_letter(
     (status = 200, body = String, description = "For `Accept: text/html`: the verdict as a page",
         content_type = "text/html"),
     (status = 400, body = Problem, description = "letter_token_invalid"),
+    (status = 429, body = Problem, description = "rate_limited (`transfers.verify_per_address_per_minute`)"),
 ))]
 #[get("/letters/verify/{token}")]
 pub async fn verify_letter(
@@ -211,6 +212,11 @@ pub async fn verify_letter(
     req: HttpRequest,
     token: web::Path<String>,
 ) -> AppResult<HttpResponse> {
+    // Open to anyone: without a limit it answers a token-guessing loop as fast as it asks.
+    state.verify_limiter.check(
+        None,
+        crate::http::rate_limit::client_key(&req, &state.config.http).as_deref(),
+    )?;
     let now = state.clock.now();
     let token = token.into_inner();
     let v = with_letters(&state, move |c, keys, _| {
