@@ -192,6 +192,7 @@ pub async fn seed(app: &TestApp, rooms: usize, sessions: usize) -> Result<Vec<To
                 iss: issuer.clone(),
                 aud: JOIN_AUDIENCE.to_string(),
                 iat,
+                iat_ms: iat * 1000,
                 exp,
                 jti: uuid::Uuid::now_v7().to_string(),
             };

@@ -55,6 +55,11 @@ pub enum ErrorCode {
     InvalidRefreshToken,
     /// A refresh token was used twice: the whole session family is revoked.
     RefreshTokenReused,
+    /// The person's party membership has ended (除名、开除、退党、去世…): his account no
+    /// longer signs in.
+    MembershipEnded,
+    /// The person's membership is stopped (停止党籍): no sign-in until it is restored.
+    MembershipStopped,
     /// Authenticated, in scope, but the role does not allow this action.
     Forbidden,
     // --- domain ---
@@ -159,6 +164,8 @@ impl ErrorCode {
             Self::AccountInactive => "account_inactive",
             Self::InvalidActivationCode => "invalid_activation_code",
             Self::InvalidRefreshToken => "invalid_refresh_token",
+            Self::MembershipEnded => "membership_ended",
+            Self::MembershipStopped => "membership_stopped",
             Self::RefreshTokenReused => "refresh_token_reused",
             Self::Forbidden => "forbidden",
             Self::Conflict => "conflict",

@@ -82,6 +82,11 @@ pub struct CreateGrant {
     #[serde(default)]
     #[validate(length(min = 1, max = 64, message = "组织编号无效。"))]
     pub org_id: Option<String>,
+    /// The grant ends at this instant (a term of office, a stand-in): from then on it
+    /// reaches nothing and the holder's sockets close. Must be in the future; absent, the
+    /// grant lasts until revoked.
+    #[serde(default)]
+    pub expires_at: Option<DateTime<Utc>>,
 }
 
 /// A grant, active or revoked.
@@ -98,6 +103,8 @@ pub struct RoleGrant {
     pub granted_at: DateTime<Utc>,
     pub revoked_at: Option<DateTime<Utc>>,
     pub revoked_by: Option<String>,
+    /// When the grant ends by itself, if it does.
+    pub expires_at: Option<DateTime<Utc>>,
 }
 
 /// `GET /api/v1/orgs/{id}/grants`: grants held at exactly that organization, newest

@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServerHandle, ServiceFactory, ServiceRequest, ServiceResponse};
-use actix_web::middleware::{Compress, from_fn};
+use actix_web::http::header;
+use actix_web::middleware::{Compress, DefaultHeaders, from_fn};
 use actix_web::{App, Error, HttpResponse, HttpServer, web};
 use anyhow::Context;
 use hongying_signaling::cluster::Cluster;
@@ -59,6 +60,9 @@ pub fn build_app(
         .app_data(web::Data::new(table))
         .default_service(web::to(no_route))
         .wrap(from_fn(crate::http::idempotency::idempotency))
+        // Every answer means the type it declares: the HTML pages (letters, minutes,
+        // verdicts) and the JSON alike must not be sniffed into something else.
+        .wrap(DefaultHeaders::new().add((header::X_CONTENT_TYPE_OPTIONS, "nosniff")))
         .wrap(from_fn(problem_fallback))
         .wrap(from_fn(crate::http::metrics::record))
         .wrap(Compress::default())
@@ -186,6 +190,7 @@ pub async fn start_with_state(state: AppState) -> anyhow::Result<Running> {
     let jobs = vec![
         tokio::spawn(purge_idempotency_keys(state.clone())),
         tokio::spawn(sweep_service_questions(state.clone())),
+        tokio::spawn(expire_grants(state.clone())),
         tokio::spawn(crate::signaling::notice_feed::run(state.clone())),
     ];
     tracing::info!(%addr, ?metrics_addr, backend = ?state.db.backend(), "hongying listening");
@@ -251,6 +256,27 @@ async fn purge_idempotency_keys(state: AppState) {
             Ok(n) if n > 0 => tracing::debug!(n, "purged expired idempotency keys"),
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "purging idempotency keys failed"),
+        }
+    }
+}
+
+/// Grants past their `expires_at`: stamped revoked (audited) and their holders' sockets
+/// closed.
+async fn expire_grants(state: AppState) {
+    let every = Duration::from_secs(state.config.auth.grant_sweep_interval_secs.max(1));
+    let mut tick = tokio::time::interval(every);
+    loop {
+        tick.tick().await;
+        let system = crate::orgs::system_principal();
+        let expired = state
+            .run_as(system, Default::default(), |c, ctx| {
+                crate::grants::service::expire_due(c, ctx)
+            })
+            .await;
+        match expired {
+            Ok(n) if n > 0 => tracing::info!(n, "expired grants revoked"),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "expiring grants failed"),
         }
     }
 }

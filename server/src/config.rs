@@ -257,6 +257,9 @@ pub struct AuthConfig {
     pub login_per_account_per_minute: u32,
     /// Login/activation attempts allowed per client address per minute.
     pub login_per_address_per_minute: u32,
+    /// How often expired grants are stamped revoked and their holders' sockets closed
+    /// (requests stop honouring a grant at its expiry whatever this is).
+    pub grant_sweep_interval_secs: u64,
 }
 
 impl Default for AuthConfig {
@@ -273,6 +276,7 @@ impl Default for AuthConfig {
             join_ttl_secs: 5 * 60,
             login_per_account_per_minute: 5,
             login_per_address_per_minute: 30,
+            grant_sweep_interval_secs: 30,
         }
     }
 }
@@ -355,6 +359,9 @@ pub struct TransfersConfig {
     /// code on a printed letter carries `<this>/api/v1/letters/verify/<token>`. Unset, it
     /// carries the path alone.
     pub public_base_url: Option<String>,
+    /// Public letter checks (`GET /letters/verify/{token}`, no login) a client address
+    /// may make per minute; 0 turns the limit off.
+    pub verify_per_address_per_minute: u32,
 }
 
 impl TransfersConfig {
@@ -368,6 +375,7 @@ impl Default for TransfersConfig {
             letter_validity_within_city_days: 10,
             letter_validity_outside_days: 30,
             public_base_url: None,
+            verify_per_address_per_minute: 60,
         }
     }
 }

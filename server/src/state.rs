@@ -3,10 +3,6 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 
-use actix_web::HttpRequest;
-use actix_web::http::header;
-use sha2::{Digest, Sha256};
-
 use hongying_signaling::cluster::Cluster;
 
 use crate::auth::keys::KeySet;
@@ -58,6 +54,8 @@ pub struct AppState {
     pub login_limiter: Arc<LoginLimiter>,
     /// 服务面对面 self-registrations per client address.
     pub registration_limiter: Arc<LoginLimiter>,
+    /// Public letter checks per client address.
+    pub verify_limiter: Arc<LoginLimiter>,
     /// This node's sockets and meeting rooms.
     pub signaling: Arc<crate::signaling::hub::Signaling>,
 }
@@ -90,6 +88,10 @@ impl AppState {
             config.services.registrations_per_address_per_hour,
             clock.clone(),
         ));
+        let verify_limiter = Arc::new(LoginLimiter::per_address(
+            config.transfers.verify_per_address_per_minute,
+            clock.clone(),
+        ));
         // Computed once, off the start-up path, so the first login for an unknown phone
         // does not take a hash longer than the others.
         std::thread::spawn(|| crate::auth::password::dummy_hash().len());
@@ -109,27 +111,12 @@ impl AppState {
             draining: Arc::new(AtomicBool::new(false)),
             login_limiter,
             registration_limiter,
+            verify_limiter,
         })
     }
 
     pub fn is_draining(&self) -> bool {
         self.draining.load(Ordering::SeqCst)
-    }
-
-    /// Who a request speaks for, to scope idempotency keys: a digest of its bearer
-    /// credential, or `anonymous`.
-    pub fn principal_of(&self, req: &HttpRequest) -> String {
-        match req
-            .headers()
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-        {
-            Some(auth) => format!(
-                "cred:{}",
-                hex::encode(&Sha256::digest(auth.as_bytes())[..16])
-            ),
-            None => "anonymous".into(),
-        }
     }
 }
 
@@ -152,15 +139,24 @@ impl AppState {
         T: Send + 'static,
     {
         let now = self.clock.now();
-        self.db
+        let (out, to_close) = self
+            .db
             .run(move |c| {
+                let sockets = crate::accounts::revocation::SocketsToClose::default();
                 let ctx = crate::orgs::Ctx {
                     principal: &principal,
                     meta: &meta,
                     now,
+                    sockets: &sockets,
                 };
-                f(c, &ctx)
+                let out = f(c, &ctx)?;
+                Ok::<_, crate::error::AppError>((out, sockets.take()))
             })
-            .await
+            .await?;
+        // After the commit: a socket closed for a change that rolled back would be a lie.
+        for (account_id, reason) in to_close {
+            self.signaling.end_account(&account_id, reason);
+        }
+        Ok(out)
     }
 }

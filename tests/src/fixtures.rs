@@ -103,6 +103,31 @@ impl TestApp {
     pub async fn super_admin(&self) -> Caller {
         self.caller(&[(Role::SuperAdmin, None)], None).await
     }
+
+    /// Gives an account a known phone and password, as an activation would, so a test
+    /// can log in (and hold a refresh token) like a phone does.
+    pub async fn set_password(&self, account_id: &str, phone: &str, password: &str) {
+        let state = self.state.clone();
+        let (id, phone, password) = (
+            account_id.to_string(),
+            phone.to_string(),
+            password.to_string(),
+        );
+        tokio::task::spawn_blocking(move || {
+            let hash = hongying_server::auth::password::hash(&password).unwrap();
+            let mut c = state.db.get().unwrap();
+            diesel::update(accounts::table.find(&id))
+                .set((
+                    accounts::phone_enc.eq(state.pii.encrypt(Field::Phone, &id, &phone).unwrap()),
+                    accounts::phone_bidx.eq(state.pii.blind_index(Field::Phone, &phone)),
+                    accounts::password_hash.eq(hash),
+                ))
+                .execute(&mut c)
+                .unwrap();
+        })
+        .await
+        .unwrap();
+    }
 }
 
 fn rand_digits() -> u32 {
@@ -173,10 +198,12 @@ impl TestApp {
             let mut conn = state.db.get().unwrap();
             let principal = hongying_server::orgs::system_principal();
             let meta = hongying_server::auth::principal::RequestMeta::default();
+            let sockets = Default::default();
             let ctx = hongying_server::orgs::Ctx {
                 principal: &principal,
                 meta: &meta,
                 now: state.clock.now(),
+                sockets: &sockets,
             };
             hongying_server::orgs::service::create(&mut conn, &ctx, req)
                 .unwrap()

@@ -22,6 +22,7 @@ mod minutes;
 mod motions;
 mod orgs;
 mod readme;
+mod revocation;
 mod seed;
 mod services;
 mod signaling;

@@ -1048,3 +1048,35 @@ async fn into_city_registration_enters_at_the_receiving_committee() {
     .unwrap();
     assert_eq!(status, "removed");
 }
+
+#[tokio::test]
+async fn the_public_letter_check_is_rate_limited_per_address_and_never_sniffed() {
+    let app = TestApp::spawn_with(|c| c.transfers.verify_per_address_per_minute = 2).await;
+    let check = |html: bool| {
+        let mut r = app
+            .client
+            .get(app.url("/api/v1/letters/verify/not-a-token"));
+        if html {
+            r = r.header("accept", "text/html");
+        }
+        r.send()
+    };
+    let page = check(true).await.unwrap();
+    assert_eq!(page.status(), 400);
+    assert!(
+        page.headers()
+            .get("content-type")
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
+    assert_eq!(
+        page.headers().get("x-content-type-options").unwrap(),
+        "nosniff"
+    );
+    expect_problem(check(false).await.unwrap(), 400, "letter_token_invalid").await;
+    let limited = check(false).await.unwrap();
+    assert!(limited.headers().get("retry-after").is_some());
+    expect_problem(limited, 429, "rate_limited").await;
+}

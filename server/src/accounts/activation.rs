@@ -101,6 +101,13 @@ fn issue_in_tx(
             detail: "该党员的账号已停用，不能签发激活码。".into(),
         });
     }
+    if let Some(refused) = super::revocation::sign_in_refusal(c, Some(member_id))? {
+        // A code he could not use would only sit in the branch's hands.
+        return Err(AppError::Conflict {
+            code: refused.code(),
+            detail: "该人员党籍已终止或已停止，不能签发激活码。".into(),
+        });
+    }
     let superseded = store::expire_open_codes(c, &account.id, now)?;
     store::insert_code(
         c,
@@ -199,6 +206,11 @@ pub async fn activate(
                     .ok_or(AppError::InvalidActivationCode)?;
                 if account.status == STATUS_DISABLED {
                     return Err(AppError::AccountInactive);
+                }
+                if let Some(refused) =
+                    super::revocation::sign_in_refusal(c, account.member_id.as_deref())?
+                {
+                    return Err(refused);
                 }
                 if store::consume_code(c, &code.id, now)? != 1 {
                     return Err(AppError::InvalidActivationCode);

@@ -5,6 +5,7 @@
 pub mod activation;
 pub mod admin;
 mod provision;
+pub mod revocation;
 pub mod service;
 pub mod session;
 

@@ -6,6 +6,7 @@ use hongying_proto::auth::{
 };
 use serde_json::json;
 
+use super::revocation;
 use super::session::{self, Issued, secret_hash};
 use super::{Client, cpu};
 use crate::auth::{Principal, password};
@@ -70,6 +71,11 @@ pub async fn login(
         .db
         .run(move |c| {
             write_tx(c, |c| {
+                // After the password, like the status: only the owner learns why.
+                if let Some(refused) = revocation::sign_in_refusal(c, account.member_id.as_deref())?
+                {
+                    return Err(refused);
+                }
                 let issued = session::open(c, &account.id, &device_id, ttl, now)?;
                 let mut entry =
                     session_entry("session.login", &account.id, &issued.family_id, &client);
@@ -127,9 +133,12 @@ fn rotate(
     if row.expires_at <= now || row.device_id != device_id {
         return Err(AppError::InvalidRefreshToken);
     }
-    let active = store::find(c, &row.account_id)?.is_some_and(|a| a.status == STATUS_ACTIVE);
-    if !active {
+    let account = store::find(c, &row.account_id)?.filter(|a| a.status == STATUS_ACTIVE);
+    let Some(account) = account else {
         return Err(AppError::AccountInactive);
+    };
+    if let Some(refused) = revocation::sign_in_refusal(c, account.member_id.as_deref())? {
+        return Err(refused);
     }
     let issued = session::add_token(c, &row.account_id, &row.family_id, &row.device_id, ttl, now)?;
     Ok(Ok(issued))
@@ -289,6 +298,7 @@ pub async fn change_password(
 /// The caller's profile: who they are, their masked phone, roles and branch.
 pub async fn me(state: &AppState, principal: Principal) -> Result<Me, AppError> {
     let pii = state.pii.clone();
+    let now = state.clock.now();
     state
         .db
         .run(move |c| {
@@ -300,7 +310,7 @@ pub async fn me(state: &AppState, principal: Principal) -> Result<Me, AppError> 
             let kind = AccountKind::parse(&account.kind).ok_or_else(|| {
                 AppError::Internal(anyhow::anyhow!("account kind {:?} unknown", account.kind))
             })?;
-            let grants = store::grants_with_org_names(c, &account.id)?
+            let grants = store::grants_with_org_names(c, &account.id, now)?
                 .into_iter()
                 .map(|g| MeGrant {
                     role: g.role,

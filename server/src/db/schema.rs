@@ -159,6 +159,7 @@ diesel::table! {
         granted_at -> Timestamp,
         revoked_at -> Nullable<Timestamp>,
         revoked_by -> Nullable<Text>,
+        expires_at -> Nullable<Timestamp>,
     }
 }
 

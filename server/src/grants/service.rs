@@ -5,6 +5,7 @@ use hongying_proto::grants::{CreateGrant, GrantListQuery, GrantRole, RoleGrant};
 use hongying_proto::{ErrorCode, Page};
 use serde_json::json;
 
+use crate::accounts::revocation::EndReason;
 use crate::auth::{Principal, Role};
 use crate::authz::require_manage_org;
 use crate::db::schema::role_grants;
@@ -28,6 +29,7 @@ pub fn to_proto(g: GrantRow, account_display_name: String) -> AppResult<RoleGran
         granted_at: g.granted_at.and_utc(),
         revoked_at: g.revoked_at.map(|t| t.and_utc()),
         revoked_by: g.revoked_by,
+        expires_at: g.expires_at.map(|t| t.and_utc()),
     })
 }
 
@@ -83,7 +85,15 @@ pub fn create(conn: &mut AnyConnection, ctx: &Ctx<'_>, req: CreateGrant) -> AppR
         let Some(name) = store::account_name(c, &req.account_id)? else {
             return Err(AppError::invalid("account_id", "not_found", "账号不存在。"));
         };
-        if store::active_exists(c, &req.account_id, req.role.as_str(), org_id)? {
+        let expires_at = req.expires_at.map(|t| t.naive_utc());
+        if expires_at.is_some_and(|t| t <= ctx.now) {
+            return Err(AppError::invalid(
+                "expires_at",
+                "not_in_future",
+                "授权截止时间须晚于当前时间。",
+            ));
+        }
+        if store::active_exists(c, &req.account_id, req.role.as_str(), org_id, ctx.now)? {
             return Err(AppError::Conflict {
                 code: ErrorCode::AlreadyExists,
                 detail: format!("该账号已拥有此组织的{}角色。", req.role.label_zh()),
@@ -98,6 +108,7 @@ pub fn create(conn: &mut AnyConnection, ctx: &Ctx<'_>, req: CreateGrant) -> AppR
             granted_at: ctx.now,
             revoked_at: None,
             revoked_by: None,
+            expires_at,
         };
         store::insert(c, &row)?;
         ctx.audit(
@@ -106,7 +117,10 @@ pub fn create(conn: &mut AnyConnection, ctx: &Ctx<'_>, req: CreateGrant) -> AppR
             ("role_grant", &row.id),
             row.org_id.as_deref(),
             None,
-            Some(json!({ "account_id": row.account_id, "role": row.role, "org_id": row.org_id })),
+            Some(json!({
+                "account_id": row.account_id, "role": row.role, "org_id": row.org_id,
+                "expires_at": row.expires_at.map(|t| t.and_utc()),
+            })),
         )?;
         to_proto(row, name)
     })
@@ -157,6 +171,9 @@ pub fn revoke(conn: &mut AnyConnection, ctx: &Ctx<'_>, id: &str) -> AppResult<Ro
                 json!({ "revoked_at": ctx.now.and_utc(), "revoked_by": ctx.principal.account_id }),
             ),
         )?;
+        // Requests read grants anew; a socket's join token carries the grants it was
+        // issued with, so his sockets close and reconnect with what he holds now.
+        ctx.sockets.push(&grant.account_id, EndReason::GrantEnded);
         let name = store::account_name(c, &grant.account_id)?.unwrap_or_default();
         to_proto(
             GrantRow {
@@ -166,6 +183,32 @@ pub fn revoke(conn: &mut AnyConnection, ctx: &Ctx<'_>, id: &str) -> AppResult<Ro
             },
             name,
         )
+    })
+}
+
+/// Stamps revoked every grant whose `expires_at` has passed, each audited as
+/// `grant.expire`, and queues its holder's sockets: requests stopped honouring it the
+/// moment it expired ([`crate::store::principals`]), but sockets and join tokens carry
+/// what they were opened with. Run by the sweep as the system.
+pub fn expire_due(conn: &mut AnyConnection, ctx: &Ctx<'_>) -> AppResult<usize> {
+    write_tx(conn, |c| {
+        let due = store::due_to_expire(c, ctx.now)?;
+        for g in &due {
+            let at = g.expires_at.unwrap_or(ctx.now);
+            if !store::revoke(c, &g.id, &ctx.principal.account_id, at)? {
+                continue;
+            }
+            ctx.audit(
+                c,
+                "grant.expire",
+                ("role_grant", &g.id),
+                g.org_id.as_deref(),
+                Some(json!({ "account_id": g.account_id, "role": g.role, "revoked_at": null })),
+                Some(json!({ "revoked_at": at.and_utc(), "reason": "expired" })),
+            )?;
+            ctx.sockets.push(&g.account_id, EndReason::GrantEnded);
+        }
+        Ok(due.len())
     })
 }
 

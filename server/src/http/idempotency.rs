@@ -3,11 +3,19 @@
 //! request is refused (422 `idempotency_key_reused`); a key still in flight answers 409
 //! `idempotency_key_in_progress`.
 //!
-//! Keys are scoped to the caller (the account when authenticated), so two users cannot
-//! collide or read each other's responses. The request fingerprint is a hash of the
-//! method, the path with query and the body. Responses are kept unless they are 5xx or
-//! 429 (those failed before the work was done, so a retry must do it) or marked
-//! `Cache-Control: no-store` (they carry secrets, which must not sit in a table).
+//! A key belongs to the account, not to one token: a phone that refreshes its access
+//! token between two attempts (what it does on a weak link) still gets the first answer.
+//! The caller is therefore authenticated here, before anything is read or written (a
+//! bad token answers 401 and leaves no row), and the principal is handed on to the
+//! handler. Anonymous requests have no account to scope a key to: the header is
+//! ignored for them (the anonymous endpoints — login, activation, refresh,
+//! registration — answer secrets, which are never stored anyway). The request
+//! fingerprint is a hash of the method, the path with query and the body; the body is
+//! read within `http.json_limit` (or `http.upload_limit` for a file upload), refused
+//! with 413 by its `Content-Length` before any of it is read. Responses are kept unless
+//! they are 5xx or 429 (those failed before the work was done, so a retry must do it)
+//! or marked `Cache-Control: no-store` (they carry secrets, which must not sit in a
+//! table: a retry runs again, see [`crate::http::secret`]).
 
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
@@ -18,6 +26,7 @@ use actix_web::{Error, HttpMessage, HttpResponse, ResponseError, web};
 use futures_util::StreamExt;
 use sha2::{Digest, Sha256};
 
+use crate::auth::principal::{authenticate, bearer};
 use crate::error::AppError;
 use crate::state::AppState;
 use crate::store::idempotency::{self as store, Begin, Claim, StoredResponse};
@@ -41,9 +50,29 @@ pub async fn idempotency(
         Some(k) => k,
         None => return Ok(reply(req, AppError::InvalidIdempotencyKey.error_response())),
     };
+    let Some(token) = bearer(req.request()).map(str::to_string) else {
+        return next.call(req).await.map(|r| r.map_into_boxed_body());
+    };
+    let principal = match authenticate(&state, &token).await {
+        Ok(p) => p,
+        Err(e) => return Ok(reply(req, e.error_response())),
+    };
+    let scope = format!("account:{}", principal.account_id);
+    req.extensions_mut().insert(principal);
 
     // Read the body to fingerprint it, then hand it back to the handler unchanged.
-    let limit = state.config.http.body_limit();
+    let limit = body_limit(&req, &state.config.http);
+    let declared = req
+        .headers()
+        .get(actix_web::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > limit) {
+        return Ok(reply(
+            req,
+            AppError::PayloadTooLarge { limit }.error_response(),
+        ));
+    }
     let mut body = web::BytesMut::new();
     let mut payload = req.take_payload();
     while let Some(chunk) = payload.next().await {
@@ -68,7 +97,7 @@ pub async fn idempotency(
     let fingerprint = fingerprint(req.method(), &req.uri().to_string(), &body);
     req.set_payload(actix_http::Payload::from(body));
 
-    let principal = state.principal_of(req.request());
+    let principal = scope;
     let now = state.clock.now();
     let idem = &state.config.idempotency;
     let outcome = {
@@ -166,6 +195,26 @@ pub async fn idempotency(
     }
 }
 
+/// JSON bodies (and bodies of no declared type) get `http.json_limit`; a file upload,
+/// declared by its own content type, keeps `http.upload_limit`.
+fn body_limit(req: &ServiceRequest, http: &crate::config::HttpConfig) -> usize {
+    let content_type = req
+        .headers()
+        .get(actix_web::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| {
+            v.split(';')
+                .next()
+                .unwrap_or_default()
+                .trim()
+                .to_ascii_lowercase()
+        });
+    match content_type {
+        Some(t) if t != "application/json" && !t.ends_with("+json") => http.upload_limit,
+        _ => http.json_limit,
+    }
+}
+
 fn reply(req: ServiceRequest, res: HttpResponse) -> ServiceResponse<BoxBody> {
     let (http_req, _) = req.into_parts();
     ServiceResponse::new(http_req, res)
@@ -238,6 +287,35 @@ mod tests {
         AppState::build(config, db, crate::state::Clock::default()).unwrap()
     }
 
+    /// An active account with a live session; its id and an access token for it.
+    fn signed_in(state: &AppState) -> (String, String) {
+        use crate::store::accounts::{NewAccount, insert};
+        let mut c = state.db.get().unwrap();
+        let now = state.clock.now();
+        let (id, family) = (crate::db::new_id(), crate::db::new_id());
+        insert(
+            &mut c,
+            &NewAccount {
+                id: &id,
+                member_id: None,
+                display_name: "测试",
+                phone_enc: "x",
+                phone_bidx: &id,
+                password_hash: None,
+                kind: "staff",
+                status: "active",
+            },
+            now,
+        )
+        .unwrap();
+        crate::accounts::session::add_token(&mut c, &id, &family, "d", 3600, now).unwrap();
+        let token = state
+            .tokens
+            .issue_access(&id, &family, now.and_utc().timestamp())
+            .unwrap();
+        (id, format!("Bearer {token}"))
+    }
+
     /// The middleware around a handler that counts its effects and fails on demand.
     #[actix_web::test]
     async fn a_retry_replays_without_a_second_effect() {
@@ -271,13 +349,17 @@ mod tests {
                 ),
         )
         .await;
-        let post = |key: &str, body: &'static str| {
+        let (account, bearer) = signed_in(&app_state);
+        let (_, other_bearer) = signed_in(&app_state);
+        let post_as = |auth: &str, key: &str, body: &'static str| {
             atest::TestRequest::post()
                 .uri("/things")
+                .insert_header(("authorization", auth.to_string()))
                 .insert_header(("idempotency-key", key.to_string()))
                 .set_payload(body)
                 .to_request()
         };
+        let post = |key: &str, body: &'static str| post_as(&bearer, key, body);
 
         let first = atest::call_service(&app, post("k1", "a")).await;
         assert_eq!(first.status(), 201);
@@ -333,6 +415,49 @@ mod tests {
             .to_request();
         assert_eq!(atest::call_service(&app, plain).await.status(), 201);
         assert_eq!(effects.load(Ordering::SeqCst), 2);
+
+        // Another account with the same key string does its own work.
+        let theirs = atest::call_service(&app, post_as(&other_bearer, "k1", "a")).await;
+        assert!(theirs.headers().get(&REPLAYED).is_none());
+        assert_eq!(effects.load(Ordering::SeqCst), 3);
+
+        // Anonymous: nothing to scope a key to, so nothing is written and nothing replayed.
+        let anonymous = || {
+            atest::TestRequest::post()
+                .uri("/things")
+                .insert_header(("idempotency-key", "anon"))
+                .set_payload("a")
+                .to_request()
+        };
+        atest::call_service(&app, anonymous()).await;
+        let again = atest::call_service(&app, anonymous()).await;
+        assert!(again.headers().get(&REPLAYED).is_none());
+        assert_eq!(effects.load(Ordering::SeqCst), 5);
+
+        // A bad token is refused before any row is written.
+        let forged = atest::call_service(&app, post_as("Bearer nope", "k9", "a")).await;
+        assert_eq!(forged.status(), 401);
+        let rows: Vec<String> = {
+            use crate::db::schema::idempotency_keys as ik;
+            use diesel::prelude::*;
+            let mut c = app_state.db.get().unwrap();
+            ik::table.select(ik::principal).load(&mut *c).unwrap()
+        };
+        assert!(
+            rows.iter().all(|p| p.starts_with("account:")),
+            "a row without an account: {rows:?}"
+        );
+        assert!(rows.contains(&format!("account:{account}")));
+
+        // A JSON body over http.json_limit is refused by its length, unread.
+        let big = atest::TestRequest::post()
+            .uri("/things")
+            .insert_header(("authorization", bearer.clone()))
+            .insert_header(("idempotency-key", "big"))
+            .insert_header(("content-type", "application/json"))
+            .set_payload(vec![b' '; app_state.config.http.json_limit + 1])
+            .to_request();
+        assert_eq!(atest::call_service(&app, big).await.status(), 413);
 
         let bad = atest::call_service(&app, post("has space", "a")).await;
         assert_eq!(bad.status(), 400);

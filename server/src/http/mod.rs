@@ -8,3 +8,16 @@ pub mod idempotency;
 pub mod metrics;
 pub mod rate_limit;
 pub mod request_id;
+
+use actix_web::HttpResponse;
+use actix_web::http::{StatusCode, header};
+
+/// A response that carries a secret (an activation code, a join token, a session's
+/// tokens): no cache may keep it, and the idempotency middleware never stores it, so a
+/// retry with the same `Idempotency-Key` runs again instead of replaying the secret.
+pub fn secret<T: serde::Serialize>(status: StatusCode, body: &T) -> HttpResponse {
+    HttpResponse::build(status)
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .insert_header((header::PRAGMA, "no-cache"))
+        .json(body)
+}

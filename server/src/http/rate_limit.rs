@@ -80,6 +80,23 @@ impl LoginLimiter {
         }
     }
 
+    /// A limiter of one public endpoint per client address: `per_minute`; 0 turns it off.
+    pub fn per_address(per_minute: u32, clock: Clock) -> Self {
+        let clock = ServiceClock(clock);
+        Self {
+            per_account: None,
+            per_address: NonZeroU32::new(per_minute).map(|n| {
+                RateLimiter::new(
+                    Quota::per_minute(n),
+                    DefaultKeyedStateStore::default(),
+                    clock.clone(),
+                )
+            }),
+            clock,
+            checks: AtomicU64::new(0),
+        }
+    }
+
     /// A limiter of self-registrations (服务面对面 `public` accounts): per client address
     /// only, `per_hour` a client address; 0 turns it off.
     pub fn registrations(per_hour: u32, clock: Clock) -> Self {

@@ -44,10 +44,13 @@ pub fn run_members(
     bar.enable_steady_tick(std::time::Duration::from_millis(200));
     let principal = system_principal();
     let meta = RequestMeta::default();
+    // No sockets live in the command-line process: nothing to close.
+    let sockets = crate::accounts::revocation::SocketsToClose::default();
     let ctx = Ctx {
         principal: &principal,
         meta: &meta,
         now: db::now(),
+        sockets: &sockets,
     };
     let opts = Options {
         dry_run,

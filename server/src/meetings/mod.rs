@@ -62,18 +62,24 @@ pub fn takes_part(
     meeting: &MeetingRow,
 ) -> AppResult<bool> {
     if let Some(member_id) = principal.member_id.as_deref() {
-        if store::roster_entry(conn, &meeting.id, member_id)?.is_some() {
-            return Ok(true);
-        }
         let placement: Option<(String, Option<String>)> = members::table
             .find(member_id)
             .select((members::org_id, members::party_group_id))
             .first(conn)
             .optional()?;
-        if let Some((org, group)) = placement
-            && (org == meeting.org_id || group.as_deref() == Some(meeting.org_id.as_str()))
-        {
-            return Ok(true);
+        if let Some((org, group)) = &placement {
+            if *org == meeting.org_id || group.as_deref() == Some(meeting.org_id.as_str()) {
+                return Ok(true);
+            }
+            // The roster frozen at the start names him, but only while he still belongs
+            // below the meeting's organization: one transferred away since takes no
+            // further part (he still counts in its 应到, as the roster froze it).
+            let below = crate::store::orgs::ancestors(conn, org)?
+                .iter()
+                .any(|(a, _)| *a == meeting.org_id);
+            if below && store::roster_entry(conn, &meeting.id, member_id)?.is_some() {
+                return Ok(true);
+            }
         }
         // A 流动党员 takes part in his host branch's meetings (without a vote).
         if body::hosted_here(conn, &meeting.org_id, member_id)? {

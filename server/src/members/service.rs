@@ -14,6 +14,7 @@ use hongying_proto::{ErrorCode, FieldError, Page};
 use serde_json::{Map, Value, json};
 
 use super::rules::{self, Facts, Stages, TransitionError};
+use crate::accounts::revocation::{self, EndReason};
 use crate::auth::{Principal, Role};
 use crate::authz::{can_read_org, org_in_scope, require_manage_org, require_read_org};
 use crate::crypto::id_number::{self, IdNumber};
@@ -887,6 +888,9 @@ pub fn change_status(
             Some(b),
             Some(a),
         )?;
+        if effect.status == MemberStatus::Removed && from != MemberStatus::Removed {
+            revocation::member_left(c, ctx, id, &current.org_id, EndReason::MembershipEnded)?;
+        }
         Ok(())
     })?;
     view(pii, &next, false)
@@ -1037,6 +1041,9 @@ pub fn change_flags(
             Some(b),
             Some(a),
         )?;
+        if next.membership_stopped && !current.membership_stopped {
+            revocation::member_left(c, ctx, id, &current.org_id, EndReason::MembershipStopped)?;
+        }
         Ok(())
     })?;
     view(pii, &next, false)

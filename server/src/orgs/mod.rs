@@ -33,6 +33,8 @@ pub struct Ctx<'a> {
     pub principal: &'a Principal,
     pub meta: &'a RequestMeta,
     pub now: NaiveDateTime,
+    /// Sockets to close once this change commits (see [`crate::accounts::revocation`]).
+    pub sockets: &'a crate::accounts::revocation::SocketsToClose,
 }
 
 impl Ctx<'_> {

@@ -48,7 +48,7 @@ fn tokens(pair: TokenPair) -> HttpResponse {
 #[utoipa::path(tag = "auth", security(()), request_body = LoginRequest, responses(
     (status = 200, body = TokenPair),
     (status = 401, body = Problem, description = "invalid_credentials"),
-    (status = 403, body = Problem, description = "account_inactive"),
+    (status = 403, body = Problem, description = "account_inactive; membership_ended, membership_stopped (the member was removed or his membership stopped)"),
     (status = 422, body = Problem, description = "validation_failed"),
     (status = 429, body = Problem, description = "rate_limited",
         headers(("Retry-After" = u64, description = "Seconds to wait"))),
@@ -71,7 +71,7 @@ pub async fn login(
 #[utoipa::path(tag = "auth", security(()), request_body = ActivateRequest, responses(
     (status = 200, body = TokenPair),
     (status = 400, body = Problem, description = "invalid_activation_code"),
-    (status = 403, body = Problem, description = "account_inactive (disabled)"),
+    (status = 403, body = Problem, description = "account_inactive (disabled); membership_ended, membership_stopped"),
     (status = 422, body = Problem, description = "validation_failed (e.g. password shorter than 8)"),
     (status = 429, body = Problem, description = "rate_limited",
         headers(("Retry-After" = u64, description = "Seconds to wait"))),
@@ -94,7 +94,7 @@ pub async fn activate(
 #[utoipa::path(tag = "auth", security(()), request_body = RefreshRequest, responses(
     (status = 200, body = TokenPair),
     (status = 401, body = Problem, description = "invalid_refresh_token, refresh_token_reused"),
-    (status = 403, body = Problem, description = "account_inactive"),
+    (status = 403, body = Problem, description = "account_inactive; membership_ended, membership_stopped"),
     (status = 422, body = Problem, description = "validation_failed"),
 ))]
 #[post("/auth/refresh")]

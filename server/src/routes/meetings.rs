@@ -449,7 +449,7 @@ pub async fn get_qr(
     state: web::Data<AppState>,
     principal: Principal,
     id: web::Path<String>,
-) -> AppResult<web::Json<QrCode>> {
+) -> AppResult<HttpResponse> {
     let now = state.clock.now();
     let id = id.into_inner();
     let config = state.config.clone();
@@ -457,7 +457,8 @@ pub async fn get_qr(
         .db
         .run(move |c| attendance::qr_code(c, &principal, &id, &config, now))
         .await?;
-    Ok(web::Json(q))
+    // The code admits whoever scans it while it lasts: no cache keeps it.
+    Ok(crate::http::secret(actix_web::http::StatusCode::OK, &q))
 }
 
 /// The caller checks in at the venue with the scanned code: accepted in its window and

@@ -1,7 +1,7 @@
 //! `/api/v1/services/…`: 服务面对面. Who may call what is described in
 //! [`crate::services`].
 
-use actix_web::http::header;
+use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, get, patch, post, web};
 use hongying_proto::Problem;
 use hongying_proto::auth::TokenPair;
@@ -20,6 +20,7 @@ use crate::error::AppResult;
 use crate::http::attachment;
 use crate::http::extract::ApiJson;
 use crate::http::rate_limit::client_key;
+use crate::http::secret;
 use crate::minutes::attachments;
 use crate::services::{consultations, experts, faq, questions, stats};
 use crate::state::AppState;
@@ -81,7 +82,7 @@ pub async fn create_expert(
             )
         })
         .await?;
-    Ok(created(out))
+    Ok(secret(StatusCode::CREATED, &out))
 }
 
 /// An expert's profile: the expert and `org_admin`s in scope.
@@ -240,7 +241,7 @@ pub async fn create_public_account(
             experts::create_public_account(c, ctx, &pii, config.auth.activation_ttl_secs, req)
         })
         .await?;
-    Ok(created(code))
+    Ok(secret(StatusCode::CREATED, &code))
 }
 
 /// A new activation code for a `public` or `expert` account (first activation or a
@@ -263,7 +264,7 @@ pub async fn reissue_code(
             experts::reissue_code(c, ctx, ttl, &account_id)
         })
         .await?;
-    Ok(created(code))
+    Ok(secret(StatusCode::CREATED, &code))
 }
 
 /// Self-registration of a `public` account and login, where the deployment allows it

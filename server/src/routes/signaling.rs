@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 
+use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, post, web};
 use hongying_proto::Problem;
 use hongying_proto::signaling::{JoinTokenResponse, SignalCode, close};
@@ -12,8 +13,10 @@ use tokio::sync::mpsc;
 use crate::auth::Principal;
 use crate::auth::principal::{RequestMeta, authenticate, bearer};
 use crate::error::{AppError, AppResult};
+use crate::http::secret;
 use crate::signaling::join_token;
 use crate::signaling::session::{Socket, refuse};
+
 use crate::state::AppState;
 
 /// Issues a short-lived join token for the meeting (members of its body, invited
@@ -29,13 +32,13 @@ pub async fn issue_join_token(
     state: web::Data<AppState>,
     principal: Principal,
     id: web::Path<String>,
-) -> AppResult<web::Json<JoinTokenResponse>> {
+) -> AppResult<HttpResponse> {
     let (issuer, id) = (issuer(&state), id.into_inner());
     let t = state
         .db
         .run(move |c| issuer.meeting(c, &principal, &id))
         .await?;
-    Ok(web::Json(t))
+    Ok(secret(StatusCode::OK, &t))
 }
 
 /// Issues a short-lived join token for a booked consultation's one-to-one room: to its
@@ -53,7 +56,7 @@ pub async fn issue_consultation_join_token(
     state: web::Data<AppState>,
     principal: Principal,
     id: web::Path<String>,
-) -> AppResult<web::Json<JoinTokenResponse>> {
+) -> AppResult<HttpResponse> {
     let (issuer, id) = (issuer(&state), id.into_inner());
     let early =
         chrono::Duration::minutes(state.config.services.consultation_open_early_minutes.into());
@@ -61,7 +64,7 @@ pub async fn issue_consultation_join_token(
         .db
         .run(move |c| issuer.consultation(c, &principal, &id, early))
         .await?;
-    Ok(web::Json(t))
+    Ok(secret(StatusCode::OK, &t))
 }
 
 fn issuer(state: &AppState) -> join_token::Issuer {

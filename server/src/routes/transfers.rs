@@ -9,6 +9,7 @@ use hongying_proto::transfers::{
 };
 use hongying_proto::{ErrorCode, Problem};
 
+use crate::accounts::revocation::SocketsToClose;
 use crate::auth::Principal;
 use crate::auth::principal::RequestMeta;
 use crate::error::{AppError, AppResult};
@@ -102,10 +103,16 @@ pub async fn act_on_transfer(
 ) -> AppResult<web::Json<Transfer>> {
     let now = state.clock.now();
     let (id, req) = (id.into_inner(), body.0);
-    let t = with_letters(&state, move |c, _, policy| {
-        crate::transfers::service::act(c, &principal, &meta, policy, &id, &req, now)
+    let (t, to_close) = with_letters(&state, move |c, _, policy| {
+        let sockets = SocketsToClose::default();
+        let t =
+            crate::transfers::service::act(c, &principal, &meta, policy, &id, &req, now, &sockets)?;
+        Ok((t, sockets.take()))
     })
     .await?;
+    for (account_id, reason) in to_close {
+        state.signaling.end_account(&account_id, reason);
+    }
     Ok(web::Json(t))
 }
 
@@ -197,6 +204,7 @@ pub async fn print_letter(
     (status = 200, body = String, description = "For `Accept: text/html`: the verdict as a page",
         content_type = "text/html"),
     (status = 400, body = Problem, description = "letter_token_invalid"),
+    (status = 429, body = Problem, description = "rate_limited (`transfers.verify_per_address_per_minute`)"),
 ))]
 #[get("/letters/verify/{token}")]
 pub async fn verify_letter(
@@ -204,6 +212,11 @@ pub async fn verify_letter(
     req: HttpRequest,
     token: web::Path<String>,
 ) -> AppResult<HttpResponse> {
+    // Open to anyone: without a limit it answers a token-guessing loop as fast as it asks.
+    state.verify_limiter.check(
+        None,
+        crate::http::rate_limit::client_key(&req, &state.config.http).as_deref(),
+    )?;
     let now = state.clock.now();
     let token = token.into_inner();
     let v = with_letters(&state, move |c, keys, _| {

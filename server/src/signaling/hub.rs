@@ -6,13 +6,16 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
-use hongying_proto::signaling::{PROTOCOL_VERSION, ServerFrame, ServerMsg};
-use hongying_signaling::cluster::{Cluster, ClusterError};
+use bytes::Bytes;
+use futures_util::StreamExt;
+use hongying_proto::signaling::{ErrorFrame, PROTOCOL_VERSION, ServerFrame, ServerMsg};
+use hongying_signaling::cluster::{Bus, Cluster, ClusterError};
 use hongying_signaling::room::{Command, Outbox, Registry, RoomConfig, Router};
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
 use super::hooks::{ConsultationHooks, DbHooks, MeetingHooks};
+use crate::accounts::revocation::EndReason;
 use crate::config::Config;
 use crate::db::Db;
 use crate::state::Clock;
@@ -57,6 +60,17 @@ impl From<RoomEvent> for Command {
     }
 }
 
+/// An account whose access ended: every node closes the sockets it holds for it.
+#[derive(Serialize, Deserialize)]
+struct AccountEnded {
+    account_id: String,
+    reason: String,
+    /// When it ended, in unix milliseconds of the service clock.
+    at_ms: i64,
+}
+
+const ACCOUNT_EVENTS: &str = "account-events";
+
 pub struct Signaling {
     pub node_id: String,
     /// How sockets reach rooms; its registry holds the rooms homed on this node.
@@ -66,6 +80,14 @@ pub struct Signaling {
     conns: Arc<Mutex<Conns>>,
     next_id: AtomicU64,
     max_per_account: usize,
+    /// Account events for every node (sockets to close), published in order by one task.
+    account_events: mpsc::UnboundedSender<Bytes>,
+    bus: Arc<dyn Bus>,
+    clock: Clock,
+    /// Accounts whose access ended lately: when, and why. A join token issued before
+    /// that carries grants he may no longer hold; kept as long as a join token lives.
+    ended: Mutex<HashMap<String, (i64, EndReason)>>,
+    join_ttl_ms: i64,
 }
 
 /// A refused connection: the account has as many sockets as allowed.
@@ -92,7 +114,10 @@ impl Signaling {
                 policy: config.meetings.clone(),
                 merge_within: chrono::Duration::milliseconds(sig.resume_window_ms as i64),
             },
-            consultations: ConsultationHooks { db, clock },
+            consultations: ConsultationHooks {
+                db,
+                clock: clock.clone(),
+            },
         };
         let registry = Registry::new(
             &node_id,
@@ -104,6 +129,17 @@ impl Signaling {
             },
             Arc::new(hooks),
         );
+        let bus = cluster.bus.clone();
+        let (account_events, mut outgoing) = mpsc::unbounded_channel::<Bytes>();
+        let publisher = bus.clone();
+        // Ends when the node's signaling is dropped (its sender with it).
+        tokio::spawn(async move {
+            while let Some(payload) = outgoing.recv().await {
+                if let Err(e) = publisher.publish(ACCOUNT_EVENTS, payload).await {
+                    tracing::warn!(error = %e, "an account event did not reach the other nodes");
+                }
+            }
+        });
         let conns: Arc<Mutex<Conns>> = Arc::default();
         let sockets = conns.clone();
         let router = Arc::new(Router::new(registry, cluster, move |conn, frame| {
@@ -127,6 +163,11 @@ impl Signaling {
             conns,
             next_id: AtomicU64::new(1),
             max_per_account: sig.max_connections_per_account,
+            account_events,
+            bus,
+            clock,
+            ended: Mutex::default(),
+            join_ttl_ms: (config.auth.join_ttl_secs as i64).saturating_mul(1000),
         }
     }
 
@@ -138,6 +179,74 @@ impl Signaling {
         }
     }
 
+    /// Closes every socket of the account, on whichever node it is open, telling it why:
+    /// his membership or a grant ended (see [`crate::accounts::revocation`]).
+    pub fn end_account(&self, account_id: &str, reason: EndReason) {
+        let msg = AccountEnded {
+            account_id: account_id.to_string(),
+            reason: reason.as_str().to_string(),
+            at_ms: self.clock.now().and_utc().timestamp_millis(),
+        };
+        // Here at once, not only when the bus comes round: the next request may be a
+        // join with a token from before.
+        self.remember_ended(account_id, msg.at_ms, reason);
+        match serde_json::to_vec(&msg) {
+            Ok(payload) => {
+                if self.account_events.send(Bytes::from(payload)).is_err() {
+                    tracing::error!("account events are no longer published");
+                }
+            }
+            Err(e) => tracing::error!(error = %e, "encoding an account event failed"),
+        }
+    }
+
+    fn remember_ended(&self, account_id: &str, at_ms: i64, reason: EndReason) {
+        let mut ended = self.ended.lock().unwrap_or_else(PoisonError::into_inner);
+        let oldest = at_ms - self.join_ttl_ms;
+        ended.retain(|_, (t, _)| *t >= oldest);
+        ended.insert(account_id.to_string(), (at_ms, reason));
+    }
+
+    /// Why a join token of this account issued at `iat_ms` (unix milliseconds) no longer
+    /// holds: his access changed after its issue.
+    pub fn join_token_outdated(&self, account_id: &str, iat_ms: i64) -> Option<EndReason> {
+        let ended = self.ended.lock().unwrap_or_else(PoisonError::into_inner);
+        let (at_ms, reason) = ended.get(account_id)?;
+        (iat_ms <= *at_ms).then_some(*reason)
+    }
+
+    /// The sockets of this node: an error frame naming the reason, then `closed`, which
+    /// the socket answers by leaving its room and closing (see the session).
+    fn close_account_here(&self, account_id: &str, reason: EndReason) -> usize {
+        let c = self.conns();
+        let Some(ids) = c.per_account.get(account_id) else {
+            return 0;
+        };
+        let error = Arc::new(ServerFrame {
+            v: PROTOCOL_VERSION,
+            id: None,
+            seq: None,
+            msg: ServerMsg::Error(ErrorFrame {
+                code: reason.as_str().into(),
+                message: reason.message_zh().into(),
+            }),
+        });
+        let closed = Arc::new(ServerFrame {
+            v: PROTOCOL_VERSION,
+            id: None,
+            seq: None,
+            msg: ServerMsg::Closed {
+                reason: reason.as_str().into(),
+            },
+        });
+        ids.iter()
+            .filter_map(|id| c.by_id.get(id))
+            .filter(|conn| {
+                conn.outbox.send(error.clone()).is_ok() && conn.outbox.send(closed.clone()).is_ok()
+            })
+            .count()
+    }
+
     /// Opens the meeting's room (it started), on this node unless another holds it.
     pub async fn open_room(&self, meeting_id: &str) {
         if let Err(e) = self.router.open(meeting_id).await {
@@ -145,8 +254,34 @@ impl Signaling {
         }
     }
 
-    /// Joins the cluster: listens to this node's inbox; returns once it does.
-    pub async fn listen(&self) -> Result<(), ClusterError> {
+    /// Joins the cluster: listens to this node's inbox and to the account events of every
+    /// node; returns once it does.
+    pub async fn listen(self: &Arc<Self>) -> Result<(), ClusterError> {
+        let mut accounts = self.bus.subscribe(ACCOUNT_EVENTS).await?;
+        let me = Arc::downgrade(self);
+        tokio::spawn(async move {
+            while let Some(payload) = accounts.next().await {
+                let Some(me) = me.upgrade() else { return };
+                let Ok(AccountEnded {
+                    account_id,
+                    reason,
+                    at_ms,
+                }) = serde_json::from_slice(&payload)
+                else {
+                    tracing::warn!("an undecodable account event on the bus");
+                    continue;
+                };
+                let Some(reason) = EndReason::parse(&reason) else {
+                    continue;
+                };
+                me.remember_ended(&account_id, at_ms, reason);
+                let n = me.close_account_here(&account_id, reason);
+                if n > 0 {
+                    tracing::info!(%account_id, reason = reason.as_str(), sockets = n,
+                        "access ended: sockets closed");
+                }
+            }
+        });
         self.router.start().await
     }
 

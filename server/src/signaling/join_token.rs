@@ -49,8 +49,26 @@ pub struct JoinClaims {
     pub iss: String,
     pub aud: String,
     pub iat: i64,
+    /// The issue time in milliseconds: a change of the holder's access is compared with
+    /// it, and a second is too coarse to tell a token issued just before a revocation
+    /// from one issued just after. Absent (0) in tokens from before it existed, which
+    /// then compare by `iat`.
+    #[serde(default)]
+    pub iat_ms: i64,
     pub exp: i64,
     pub jti: String,
+}
+
+impl JoinClaims {
+    /// When the token was issued, in unix milliseconds (from `iat` for older tokens,
+    /// counting the whole second as before).
+    pub fn issued_ms(&self) -> i64 {
+        if self.iat_ms > 0 {
+            self.iat_ms
+        } else {
+            self.iat.saturating_mul(1000)
+        }
+    }
 }
 
 impl HasExpiry for JoinClaims {
@@ -173,6 +191,7 @@ impl Issuer {
             iss: self.issuer.clone(),
             aud: JOIN_AUDIENCE.to_string(),
             iat,
+            iat_ms: self.now.and_utc().timestamp_millis(),
             exp,
             jti: uuid::Uuid::now_v7().to_string(),
         };

@@ -23,6 +23,7 @@ use tokio::sync::mpsc;
 
 use super::join_token::{self, JoinClaims};
 use super::notice_feed;
+use crate::accounts::revocation::EndReason;
 use crate::auth::Principal;
 use crate::auth::principal::RequestMeta;
 use crate::error::AppError;
@@ -217,6 +218,24 @@ impl Socket {
                         break End::Gone;
                     }
                     if let Some(reason) = closed {
+                        if EndReason::parse(&reason).is_some() {
+                            // His access ended: he leaves the room as if he had said
+                            // `leave` (his interval closes now, no resume), and the
+                            // socket's credentials are void.
+                            if let Some(j) = self.joined.take() {
+                                let cmd = Command::Client {
+                                    seat: j.seat,
+                                    id: None,
+                                    msg: ClientMsg::Leave,
+                                };
+                                self.state
+                                    .signaling
+                                    .router
+                                    .send(&j.route, &j.meeting_id, cmd, Some(self.conn))
+                                    .await;
+                            }
+                            break End::Close(close::UNAUTHENTICATED, reason);
+                        }
                         // The room let this session go (replaced, removed, denied, the
                         // meeting ended, the node stops): nothing to resume.
                         self.joined = None;
@@ -435,6 +454,18 @@ impl Socket {
             self.refuse_frame(id, code, "入会凭证属于其他账号或设备。".into())
                 .await;
             return Some(End::Close(close::UNAUTHENTICATED, code.as_str().into()));
+        }
+        if let Some(reason) = self
+            .state
+            .signaling
+            .join_token_outdated(&claims.sub, claims.issued_ms())
+        {
+            let msg = error_msg(
+                reason.as_str(),
+                "入会凭证签发于您的权限变更之前，已失效，请重新申请。",
+            );
+            self.reply(id, msg).await;
+            return None;
         }
         let (meeting_id, member_id) = (claims.mid.clone(), claims.mem.clone());
         // An open room proves its meeting in progress and the token carries the names:

@@ -92,6 +92,26 @@ pub fn find_by_member(
         .optional()
 }
 
+/// Every account linked to a roster member (one today; the schema allows more).
+pub fn ids_of_member(conn: &mut AnyConnection, member_id: &str) -> QueryResult<Vec<String>> {
+    accounts::table
+        .filter(accounts::member_id.eq(member_id))
+        .select(accounts::id)
+        .load(conn)
+}
+
+/// The roster standing of a member: status and whether 停止党籍 is set.
+pub fn member_standing(
+    conn: &mut AnyConnection,
+    member_id: &str,
+) -> QueryResult<Option<(String, bool)>> {
+    members::table
+        .find(member_id)
+        .select((members::status, members::membership_stopped))
+        .first(conn)
+        .optional()
+}
+
 /// Sets a new password hash (and, for activation, the status).
 pub fn set_password(
     conn: &mut AnyConnection,
@@ -178,11 +198,17 @@ pub struct GrantRow {
 pub fn grants_with_org_names(
     conn: &mut AnyConnection,
     account_id: &str,
+    now: NaiveDateTime,
 ) -> QueryResult<Vec<GrantRow>> {
     role_grants::table
         .left_join(organizations::table.on(role_grants::org_id.eq(organizations::id.nullable())))
         .filter(role_grants::account_id.eq(account_id))
         .filter(role_grants::revoked_at.is_null())
+        .filter(
+            role_grants::expires_at
+                .is_null()
+                .or(role_grants::expires_at.gt(now)),
+        )
         .order(role_grants::granted_at.asc())
         .select((
             role_grants::role,

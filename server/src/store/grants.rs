@@ -19,6 +19,7 @@ pub struct GrantRow {
     pub granted_at: NaiveDateTime,
     pub revoked_at: Option<NaiveDateTime>,
     pub revoked_by: Option<String>,
+    pub expires_at: Option<NaiveDateTime>,
 }
 
 pub fn insert(conn: &mut AnyConnection, g: &GrantRow) -> QueryResult<()> {
@@ -32,6 +33,7 @@ pub fn insert(conn: &mut AnyConnection, g: &GrantRow) -> QueryResult<()> {
             role_grants::granted_at.eq(g.granted_at),
             role_grants::revoked_at.eq(g.revoked_at),
             role_grants::revoked_by.eq(&g.revoked_by),
+            role_grants::expires_at.eq(g.expires_at),
         ))
         .execute(conn)?;
     Ok(())
@@ -51,11 +53,18 @@ pub fn active_exists(
     account_id: &str,
     role: &str,
     org_id: Option<&str>,
+    now: NaiveDateTime,
 ) -> QueryResult<bool> {
+    // An expired grant the sweep has not stamped yet is no obstacle to a new one.
     let base = role_grants::table
         .filter(role_grants::account_id.eq(account_id))
         .filter(role_grants::role.eq(role))
-        .filter(role_grants::revoked_at.is_null());
+        .filter(role_grants::revoked_at.is_null())
+        .filter(
+            role_grants::expires_at
+                .is_null()
+                .or(role_grants::expires_at.gt(now)),
+        );
     match org_id {
         Some(o) => diesel::select(exists(base.filter(role_grants::org_id.eq(o)))).get_result(conn),
         None => diesel::select(exists(base.filter(role_grants::org_id.is_null()))).get_result(conn),
@@ -114,4 +123,24 @@ pub fn list_for_org(
         q = q.filter(role_grants::id.lt(b.to_string()));
     }
     q.load(conn)
+}
+
+/// The live grants of an account.
+pub fn live_for_account(conn: &mut AnyConnection, account_id: &str) -> QueryResult<Vec<GrantRow>> {
+    role_grants::table
+        .filter(role_grants::account_id.eq(account_id))
+        .filter(role_grants::revoked_at.is_null())
+        .order(role_grants::id.asc())
+        .select(GrantRow::as_select())
+        .load(conn)
+}
+
+/// Live grants whose time has run out, oldest expiry first.
+pub fn due_to_expire(conn: &mut AnyConnection, now: NaiveDateTime) -> QueryResult<Vec<GrantRow>> {
+    role_grants::table
+        .filter(role_grants::revoked_at.is_null())
+        .filter(role_grants::expires_at.le(now))
+        .order(role_grants::expires_at.asc())
+        .select(GrantRow::as_select())
+        .load(conn)
 }

@@ -10,6 +10,7 @@ use hongying_proto::transfers::{
 };
 use serde_json::json;
 
+use crate::accounts::revocation::{self, EndReason, SocketsToClose};
 use crate::auth::principal::RequestMeta;
 use crate::auth::{Principal, Role};
 use crate::authz;
@@ -17,8 +18,10 @@ use crate::crypto::pii::Pii;
 use crate::db::{AnyConnection, new_id, write_tx};
 use crate::error::{AppError, AppResult};
 use crate::orgs::Ctx;
+use crate::store::accounts as accounts_store;
 use crate::store::audit::{self, Entry};
 use crate::store::members::{self as members_store, HistoryRow};
+use crate::store::orgs as orgs_store;
 use crate::store::transfers::{self as store, LetterRow, StepRow, TransferRow};
 
 use super::letters::{self, LetterKeys, LetterPolicy};
@@ -416,10 +419,11 @@ pub fn act(
     id: &str,
     req: &TransferStepRequest,
     now: NaiveDateTime,
+    sockets: &SocketsToClose,
 ) -> AppResult<Transfer> {
     let mut tries = 0;
     loop {
-        match act_once(conn, principal, meta, policy, id, req, now) {
+        match act_once(conn, principal, meta, policy, id, req, now, sockets) {
             Err(e) if letters::is_serial_taken(&e) && tries < 5 => tries += 1,
             other => return other,
         }
@@ -435,7 +439,14 @@ fn act_once(
     id: &str,
     req: &TransferStepRequest,
     now: NaiveDateTime,
+    sockets: &SocketsToClose,
 ) -> AppResult<Transfer> {
+    let ctx = Ctx {
+        principal,
+        meta,
+        now,
+        sockets,
+    };
     write_tx(conn, |c| {
         let row = store::find(c, id)?.ok_or(AppError::NotFound)?;
         if !can_read(c, principal, &row)? {
@@ -611,10 +622,10 @@ fn act_once(
             store::stamp_receipt(c, &row.id, now)?;
         }
         if action == Action::Accept {
-            move_member(c, principal, meta, &row, now)?;
+            move_member(c, &ctx, &row)?;
         }
         if route == Route::Incoming && matches!(action, Action::Reject | Action::Revoke) {
-            drop_unreceived(c, principal, meta, &row, comment.unwrap_or("撤销登记"), now)?;
+            drop_unreceived(c, &ctx, &row, comment.unwrap_or("撤销登记"))?;
         }
         let updated = store::find(c, &row.id)?.ok_or(AppError::NotFound)?;
         announce(c, &updated, next, issued.as_ref(), now)?;
@@ -627,14 +638,13 @@ fn act_once(
 /// and audit, in the caller's transaction.
 fn drop_unreceived(
     conn: &mut AnyConnection,
-    principal: &Principal,
-    meta: &RequestMeta,
+    ctx: &Ctx<'_>,
     row: &TransferRow,
     reason: &str,
-    now: NaiveDateTime,
 ) -> AppResult<()> {
     use crate::db::schema::members;
     use diesel::prelude::*;
+    let (principal, meta, now) = (ctx.principal, ctx.meta, ctx.now);
     let Some(member) = members_store::find(conn, &row.member_id)? else {
         return Ok(());
     };
@@ -680,21 +690,22 @@ fn drop_unreceived(
         },
         now,
     )?;
-    Ok(())
+    revocation::member_left(
+        conn,
+        ctx,
+        &member.id,
+        &member.org_id,
+        EndReason::MembershipEnded,
+    )
 }
 
 /// The receiving committee accepted: the relationship moves to the receiving branch (its
 /// party group cleared), recorded in the member's history and audited, in the caller's
 /// transaction. Until now the member belonged to the old branch.
-fn move_member(
-    conn: &mut AnyConnection,
-    principal: &Principal,
-    meta: &RequestMeta,
-    row: &TransferRow,
-    now: NaiveDateTime,
-) -> AppResult<()> {
+fn move_member(conn: &mut AnyConnection, ctx: &Ctx<'_>, row: &TransferRow) -> AppResult<()> {
     use crate::db::schema::members;
     use diesel::prelude::*;
+    let (principal, meta, now) = (ctx.principal, ctx.meta, ctx.now);
     let Some(to) = row.to_org_id.as_deref() else {
         return Ok(());
     };
@@ -784,6 +795,39 @@ fn move_member(
         },
         now,
     )?;
+    // What he held in the old branch (and its party groups) was held as its member; he
+    // is a member of the new branch now, and his member role goes with him.
+    for account_id in accounts_store::ids_of_member(conn, &row.member_id)? {
+        revocation::end_grants(
+            conn,
+            ctx,
+            &account_id,
+            EndReason::MembershipMoved,
+            |c, g| {
+                let Some(org) = &g.org_id else {
+                    return Ok(false);
+                };
+                Ok(orgs_store::ancestors(c, org)?
+                    .iter()
+                    .any(|(a, _)| a == from))
+            },
+        )?;
+        let role = Role::Member.as_str();
+        if accounts_store::ensure_grant(conn, &account_id, role, Some(to), None, now)? {
+            ctx.audit(
+                conn,
+                "grant.create",
+                ("account", &account_id),
+                Some(to),
+                None,
+                Some(json!({
+                    "account_id": account_id, "role": role, "org_id": to,
+                    "reason": EndReason::MembershipMoved.as_str(),
+                })),
+            )?;
+        }
+        ctx.sockets.push(&account_id, EndReason::MembershipMoved);
+    }
     Ok(())
 }
 

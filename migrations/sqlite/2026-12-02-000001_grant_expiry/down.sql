@@ -1,0 +1,1 @@
+ALTER TABLE role_grants DROP COLUMN expires_at;
