@@ -54,6 +54,8 @@ pub struct AppState {
     pub registration_limiter: Arc<LoginLimiter>,
     /// Public letter checks per client address.
     pub verify_limiter: Arc<LoginLimiter>,
+    /// Wrong passwords per account: a growing delay for devices the account never used.
+    pub login_throttle: Arc<crate::http::rate_limit::GuessThrottle>,
     /// This node's sockets and meeting rooms.
     pub signaling: Arc<crate::signaling::hub::Signaling>,
 }
@@ -72,6 +74,10 @@ impl AppState {
         let login_limiter = Arc::new(LoginLimiter::new(&config.auth, clock.clone()));
         let registration_limiter = Arc::new(LoginLimiter::registrations(
             config.services.registrations_per_address_per_hour,
+            clock.clone(),
+        ));
+        let login_throttle = Arc::new(crate::http::rate_limit::GuessThrottle::new(
+            &config.auth,
             clock.clone(),
         ));
         let verify_limiter = Arc::new(LoginLimiter::per_address(
@@ -98,6 +104,7 @@ impl AppState {
             login_limiter,
             registration_limiter,
             verify_limiter,
+            login_throttle,
         })
     }
 
