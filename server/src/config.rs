@@ -257,6 +257,10 @@ pub struct AuthConfig {
     pub login_per_account_per_minute: u32,
     /// Login/activation attempts allowed per client address per minute.
     pub login_per_address_per_minute: u32,
+    /// Wrong passwords for one account before each further attempt waits (2 s, doubling).
+    pub login_failures_before_delay: u32,
+    /// The longest such wait.
+    pub login_delay_max_secs: u64,
     /// How often expired grants are stamped revoked and their holders' sockets closed
     /// (requests stop honouring a grant at its expiry whatever this is).
     pub grant_sweep_interval_secs: u64,
@@ -276,6 +280,8 @@ impl Default for AuthConfig {
             join_ttl_secs: 5 * 60,
             login_per_account_per_minute: 5,
             login_per_address_per_minute: 30,
+            login_failures_before_delay: 5,
+            login_delay_max_secs: 900,
             grant_sweep_interval_secs: 30,
         }
     }

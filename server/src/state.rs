@@ -56,6 +56,8 @@ pub struct AppState {
     pub registration_limiter: Arc<LoginLimiter>,
     /// Public letter checks per client address.
     pub verify_limiter: Arc<LoginLimiter>,
+    /// Wrong passwords per account: a growing delay for devices the account never used.
+    pub login_throttle: Arc<crate::http::rate_limit::GuessThrottle>,
     /// This node's sockets and meeting rooms.
     pub signaling: Arc<crate::signaling::hub::Signaling>,
 }
@@ -88,6 +90,10 @@ impl AppState {
             config.services.registrations_per_address_per_hour,
             clock.clone(),
         ));
+        let login_throttle = Arc::new(crate::http::rate_limit::GuessThrottle::new(
+            &config.auth,
+            clock.clone(),
+        ));
         let verify_limiter = Arc::new(LoginLimiter::per_address(
             config.transfers.verify_per_address_per_minute,
             clock.clone(),
@@ -112,6 +118,7 @@ impl AppState {
             login_limiter,
             registration_limiter,
             verify_limiter,
+            login_throttle,
         })
     }
 

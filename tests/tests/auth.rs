@@ -614,13 +614,26 @@ async fn the_sixth_failed_login_for_a_phone_in_a_minute_is_rate_limited() {
         .unwrap();
     assert!((1..=60).contains(&retry_after), "{retry_after}");
     expect_problem(resp, 429, "rate_limited").await;
-    // Even the right password waits: the limit is on attempts.
+    // Even the right password waits on a device the account never used…
     expect_problem(
         login(&app, PHONE, PASSWORD, "phone-1").await,
         429,
         "rate_limited",
     )
     .await;
+    // …but the owner's own device, signed in before, is not locked out by a guesser.
+    pair(login(&app, PHONE, PASSWORD, "setup-device").await).await;
+    // The delay doubles with each further wrong password: 2 s, then 4 s.
+    app.state.clock.advance(chrono::Duration::seconds(3));
+    expect_problem(
+        login(&app, PHONE, "guess-guess", "phone-1").await,
+        401,
+        "invalid_credentials",
+    )
+    .await;
+    let resp = login(&app, PHONE, "guess-guess", "phone-1").await;
+    assert_eq!(resp.headers().get("retry-after").unwrap(), "4");
+    expect_problem(resp, 429, "rate_limited").await;
     // Another phone from the same address is still heard.
     expect_problem(
         login(&app, "13700000000", "guess-guess", "phone-1").await,

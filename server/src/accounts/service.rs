@@ -46,20 +46,40 @@ pub async fn login(
     let bidx = state
         .pii
         .blind_index(Field::Phone, &normalize_phone(&req.phone));
+    // Per address as before; per account a growing delay after wrong passwords, which a
+    // device that has signed in to the account before does not wait out, so a guesser
+    // cannot lock the owner out.
     state
         .login_limiter
-        .check(Some(&bidx), client.rate_key.as_deref())?;
-    let account = state
-        .db
-        .run(move |c| Ok::<_, AppError>(store::find_by_phone_bidx(c, &bidx)?))
-        .await?;
+        .check(None, client.rate_key.as_deref())?;
+    let (account, known_device) = {
+        let (bidx, device) = (bidx.clone(), req.device_id.clone());
+        state
+            .db
+            .run(move |c| {
+                let account = store::find_by_phone_bidx(c, &bidx)?;
+                let known = match &account {
+                    Some(a) => sessions::device_known(c, &a.id, &device)?,
+                    None => false,
+                };
+                Ok::<_, AppError>((account, known))
+            })
+            .await?
+    };
+    if !known_device {
+        state.login_throttle.check(&bidx)?;
+    }
     let stored = account.as_ref().and_then(|a| a.password_hash.clone());
     let typed = req.password;
     let matches = cpu(move || password::verify_or_dummy(&typed, stored.as_deref())).await?;
     let Some(account) = account.filter(|_| matches) else {
+        state.login_throttle.failed(&bidx);
         tracing::info!(client = ?client.rate_key, "login refused: invalid credentials");
         return Err(AppError::InvalidCredentials);
     };
+    if !known_device {
+        state.login_throttle.succeeded(&bidx);
+    }
     if account.status != STATUS_ACTIVE {
         return Err(AppError::AccountInactive);
     }

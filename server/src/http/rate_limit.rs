@@ -191,6 +191,85 @@ fn parse_ip(raw: &str) -> Option<IpAddr> {
         .ok()
 }
 
+/// Wrong passwords per account (the phone's blind index), answered with a delay that
+/// doubles with each failure past the first few, up to a cap: a guesser slows to a few
+/// tries an hour, while the owner is not locked out, because the login path skips this
+/// check for a device that has signed in to the account before (and a guesser does not
+/// know its random device id). The per-address limit still applies to everyone.
+pub struct GuessThrottle {
+    clock: Clock,
+    free: u32,
+    max_delay: chrono::Duration,
+    /// key → (failures, no attempt before)
+    state: std::sync::Mutex<std::collections::HashMap<String, (u32, chrono::NaiveDateTime)>>,
+}
+
+impl std::fmt::Debug for GuessThrottle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GuessThrottle")
+            .field("free", &self.free)
+            .finish()
+    }
+}
+
+impl GuessThrottle {
+    pub fn new(auth: &AuthConfig, clock: Clock) -> Self {
+        Self {
+            clock,
+            free: auth.login_failures_before_delay,
+            max_delay: chrono::Duration::seconds(auth.login_delay_max_secs as i64),
+            state: Default::default(),
+        }
+    }
+
+    fn map(
+        &self,
+    ) -> std::sync::MutexGuard<'_, std::collections::HashMap<String, (u32, chrono::NaiveDateTime)>>
+    {
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// 429 with the wait while the account's delay runs.
+    pub fn check(&self, key: &str) -> Result<(), AppError> {
+        let now = self.clock.now();
+        match self.map().get(key) {
+            Some((_, not_before)) if *not_before > now => Err(AppError::RateLimited {
+                retry_after_secs: ((*not_before - now).num_milliseconds() as f64 / 1000.0)
+                    .ceil()
+                    .max(1.0) as u64,
+            }),
+            _ => Ok(()),
+        }
+    }
+
+    /// A wrong password: from the `free`-th on, the next attempt waits 2, 4, 8 … seconds,
+    /// at most the cap. Quiet for longer than the cap, the count starts again.
+    pub fn failed(&self, key: &str) {
+        let now = self.clock.now();
+        let mut map = self.map();
+        // Forget accounts quiet for long, so the map does not keep every phone tried.
+        let stale = now - self.max_delay * 2;
+        map.retain(|_, (_, nb)| *nb > stale);
+        let entry = map.entry(key.to_string()).or_insert((0, now));
+        if entry.1 + self.max_delay < now {
+            *entry = (0, now);
+        }
+        entry.0 += 1;
+        if self.free > 0 && entry.0 >= self.free {
+            let doublings = (entry.0 - self.free + 1).min(30);
+            let delay = chrono::Duration::seconds(1i64 << doublings).min(self.max_delay);
+            entry.1 = now + delay;
+        }
+    }
+
+    /// The right password from a device the delay applied to: the count starts again.
+    pub fn succeeded(&self, key: &str) {
+        self.map().remove(key);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]

@@ -121,3 +121,18 @@ pub fn live_families(
         .distinct()
         .load(conn)
 }
+
+/// Whether the device has ever held a session of the account (revoked or expired ones
+/// count: it is the owner's device either way).
+pub fn device_known(
+    conn: &mut AnyConnection,
+    account_id: &str,
+    device_id: &str,
+) -> QueryResult<bool> {
+    diesel::select(diesel::dsl::exists(
+        refresh_tokens::table
+            .filter(refresh_tokens::account_id.eq(account_id))
+            .filter(refresh_tokens::device_id.eq(device_id)),
+    ))
+    .get_result(conn)
+}
