@@ -177,7 +177,8 @@ async fn org_and_grant_changes_record_who_what_and_before_after() {
     assert_eq!(rows[1]["target_type"], "role_grant");
     assert_eq!(
         rows[1]["after"],
-        json!({"account_id": holder.account_id, "role": "branch_committee", "org_id": t.branch_a1a})
+        json!({"account_id": holder.account_id, "role": "branch_committee", "org_id": t.branch_a1a,
+               "expires_at": null})
     );
     assert_eq!(rows[0]["before"]["revoked_at"], Value::Null);
     assert!(rows[0]["after"]["revoked_at"].is_string());
